@@ -1,0 +1,61 @@
+"""What every command line shares: one clear line and a non-zero exit for bad input, never a traceback."""
+
+from __future__ import annotations
+
+import os
+import platform
+import shlex
+import sys
+from collections.abc import Callable
+
+import torch
+
+from data_pipes.common import DataSourceError
+from experiments.config import ConfigError
+
+USER_ERRORS: tuple[type[BaseException], ...] = (DataSourceError, ConfigError, FileNotFoundError, ValueError)
+
+
+class UsageError(RuntimeError):
+    """Bad arguments or environment that the user can fix; printed as one line."""
+
+
+def run_cli(main: Callable[[], int | None], extra_errors: tuple[type[BaseException], ...] = ()) -> None:
+    """Run `main`; user errors print `error: ...` and exit 2, Ctrl-C exits 130 without a traceback."""
+    try:
+        code = main()
+    except (UsageError, *USER_ERRORS, *extra_errors) as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)
+    sys.exit(code or 0)
+
+
+def cpu_name() -> str:
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def machine_info() -> dict[str, str | int]:
+    """Where a number was measured, recorded next to it."""
+    info: dict[str, str | int] = {
+        "cpu": cpu_name(),
+        "cpu_count": os.cpu_count() or 0,
+        "torch_threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+    }
+    if torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name(0)
+    return info
+
+
+def command_line(module: str) -> str:
+    """The command that is running, as a user would retype it."""
+    return shlex.join(["python", "-m", module, *sys.argv[1:]])

@@ -1,0 +1,74 @@
+"""The reporter seam: a trial calls `report` once per epoch and asks `resume_from` where to start.
+
+Trials know nothing about Ray or MLflow: the one-config CLIs use `LocalReporter` (prints, keeps the best
+checkpoint on disk), and `search/` supplies a Tune-backed reporter with the same two methods.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+from typing import Protocol
+
+
+class Reporter(Protocol):
+    def report(self, metrics: dict[str, float], checkpoint_dir: str) -> None:
+        """Called after every epoch with its metrics and a folder holding that epoch's checkpoint."""
+
+    def resume_from(self) -> str | None:
+        """A checkpoint folder to continue from, or None for a fresh start."""
+
+
+def replace_dir_atomically(source: str | os.PathLike, target: str | os.PathLike) -> None:
+    """Copy `source` to a temp sibling of `target`, then swap it in, so `target` is never half-written."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = target.with_name(f".{target.name}.staging")
+    retired = target.with_name(f".{target.name}.old")
+    shutil.rmtree(staging, ignore_errors=True)
+    shutil.copytree(source, staging)
+    shutil.rmtree(retired, ignore_errors=True)
+    if target.exists():
+        os.replace(target, retired)
+    os.replace(staging, target)
+    shutil.rmtree(retired, ignore_errors=True)
+
+
+def format_metrics(metrics: dict[str, float]) -> str:
+    parts = []
+    for key, value in metrics.items():
+        if isinstance(value, float):
+            parts.append(f"{key}={value:.4f}" if abs(value) < 100 else f"{key}={value:.0f}")
+        else:
+            parts.append(f"{key}={value}")
+    return " ".join(parts)
+
+
+class LocalReporter:
+    """Prints one line per epoch and keeps `<output_dir>/best` = the best-validation checkpoint so far."""
+
+    def __init__(self, output_dir: str | os.PathLike, metric: str = "val_accuracy", stream=sys.stdout) -> None:
+        self.output_dir = Path(output_dir)
+        self.metric = metric
+        self.stream = stream
+        self.best: float | None = None
+        self.history: list[dict[str, float]] = []
+
+    @property
+    def best_dir(self) -> Path:
+        return self.output_dir / "best"
+
+    def report(self, metrics: dict[str, float], checkpoint_dir: str) -> None:
+        self.history.append(dict(metrics))
+        print(format_metrics(metrics), file=self.stream, flush=True)
+        value = metrics[self.metric]
+        if self.best is None or value > self.best:
+            self.best = value
+            replace_dir_atomically(checkpoint_dir, self.best_dir)
+        (self.output_dir / "history.json").write_text(json.dumps(self.history, indent=1) + "\n")
+
+    def resume_from(self) -> str | None:
+        return None

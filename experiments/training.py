@@ -1,0 +1,183 @@
+"""The epoch loop every trial shares: optimiser, schedule, AMP, NaN guard, checkpoints, resume, progress.
+
+A workload supplies a model, how to make one epoch of batches, a loss on a batch, an evaluation and a
+checkpoint writer; `fit` does the rest the same way for IMDB and CIFAR-10, with or without Ray.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from experiments.reporting import Reporter
+
+TRAINER_STATE = "trainer_state.pt"
+METRICS_FILE = "metrics.json"
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def pick_device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def build_optimizer(model: nn.Module, name: str, params: dict[str, float]) -> torch.optim.Optimizer:
+    """Optimizer by class name; no weight decay on biases, norms and embeddings' padding-free vectors."""
+    decay, no_decay = [], []
+    for param_name, param in model.named_parameters():
+        if not param.requires_grad:
+            continue
+        (no_decay if param.ndim < 2 or "norm" in param_name.lower() else decay).append(param)
+    groups = [
+        {"params": decay, "weight_decay": float(params.get("weight_decay", 0.0))},
+        {"params": no_decay, "weight_decay": 0.0},
+    ]
+    kwargs = {k: v for k, v in params.items() if k != "weight_decay"}
+    return getattr(torch.optim, name)(groups, **kwargs)
+
+
+def build_schedule(
+    optimizer: torch.optim.Optimizer, kind: str, total_steps: int, warmup_fraction: float = 0.1
+) -> torch.optim.lr_scheduler.LRScheduler:
+    """constant; onecycle (warm-up then cosine anneal); cosine (linear warm-up, cosine to 0) — all end in budget."""
+    if kind == "constant":
+        return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
+    if kind == "onecycle":
+        max_lrs = [group["lr"] for group in optimizer.param_groups]
+        return torch.optim.lr_scheduler.OneCycleLR(
+            optimizer, max_lr=max_lrs, total_steps=max(total_steps, 2), pct_start=max(warmup_fraction, 0.01)
+        )
+    warmup = max(1, int(total_steps * warmup_fraction))
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        progress = min(1.0, (step - warmup) / max(1, total_steps - warmup))
+        return 0.5 * (1.0 + math.cos(math.pi * progress))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def show_progress() -> bool:
+    """Progress bars only for a person at a terminal; logs and CI stay one line per epoch."""
+    return sys.stderr.isatty()
+
+
+@dataclass
+class Workload:
+    """What `fit` needs from a task, for one configuration and one dataset."""
+
+    model: nn.Module
+    epochs: int
+    steps_per_epoch: int
+    train_batches: Callable[[int], Iterable[Any]]  # epoch -> batches (already on device)
+    loss_on_batch: Callable[[nn.Module, Any], tuple[torch.Tensor, int]]  # -> (mean loss, batch size)
+    evaluate: Callable[[nn.Module], dict[str, float]]  # -> {"val_loss":..., "val_accuracy":...}
+    save_checkpoint: Callable[[nn.Module, Path], None]  # writes weights + configs into a folder
+    optimizer: str
+    optimizer_params: dict[str, float]
+    lr_schedule: str
+    grad_clip: float
+    unit: str = "seq"
+
+
+def fit(work: Workload, reporter: Reporter | None, device: torch.device) -> dict[str, Any]:
+    """Train for `work.epochs`, reporting and checkpointing every epoch; returns the final summary."""
+    model = work.model.to(device)
+    optimizer = build_optimizer(model, work.optimizer, work.optimizer_params)
+    schedule = build_schedule(optimizer, work.lr_schedule, work.epochs * work.steps_per_epoch)
+    start_epoch, history = 0, []
+    resume_dir = reporter.resume_from() if reporter is not None else None
+    if resume_dir is not None:
+        state = torch.load(Path(resume_dir) / TRAINER_STATE, map_location=device, weights_only=True)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        schedule.load_state_dict(state["schedule"])
+        torch.set_rng_state(state["torch_rng"])
+        start_epoch = int(state["epoch"]) + 1
+        history = json.loads((Path(resume_dir) / METRICS_FILE).read_text())["history"]
+    amp = device.type == "cuda"
+    train_seconds = sum(h["epoch_seconds"] for h in history)
+    for epoch in range(start_epoch, work.epochs):
+        model.train()
+        started = time.perf_counter()
+        total_loss, seen = 0.0, 0
+        batches = work.train_batches(epoch)
+        if show_progress():
+            from tqdm import tqdm
+
+            batches = tqdm(batches, total=work.steps_per_epoch, desc=f"epoch {epoch + 1}/{work.epochs}",
+                           unit="batch", leave=False, file=sys.stderr)
+        for step, batch in enumerate(batches):
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+                loss, size = work.loss_on_batch(model, batch)
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f"loss became {loss.item()} at epoch {epoch + 1}, step {step}")
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if work.grad_clip > 0:
+                nn.utils.clip_grad_norm_(model.parameters(), work.grad_clip)
+            optimizer.step()
+            schedule.step()
+            total_loss += loss.item() * size
+            seen += size
+            if hasattr(batches, "set_postfix") and step % 10 == 0:
+                rate = seen / (time.perf_counter() - started)
+                batches.set_postfix(loss=f"{total_loss / seen:.4f}", **{f"{work.unit}/s": f"{rate:.0f}"})
+        train_time = time.perf_counter() - started
+        model.eval()
+        with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+            evaluation = work.evaluate(model)
+        epoch_seconds = time.perf_counter() - started
+        train_seconds += epoch_seconds
+        metrics = {
+            "epoch": epoch + 1,
+            "train_loss": total_loss / max(seen, 1),
+            **evaluation,
+            f"{work.unit}_per_s": seen / train_time,
+            "epoch_seconds": epoch_seconds,
+        }
+        history.append(metrics)
+        best = max(history, key=lambda h: h["val_accuracy"])
+        metrics = {**metrics, "best_val_accuracy": best["val_accuracy"], "best_epoch": best["epoch"]}
+        with tempfile.TemporaryDirectory(prefix="tunelab-ckpt-") as folder:
+            work.save_checkpoint(model, Path(folder))
+            (Path(folder) / METRICS_FILE).write_text(
+                json.dumps({**metrics, "train_seconds": train_seconds, "history": history}, indent=1) + "\n"
+            )
+            torch.save(
+                {
+                    "model": model.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "schedule": schedule.state_dict(),
+                    "torch_rng": torch.get_rng_state(),
+                    "epoch": epoch,
+                },
+                Path(folder) / TRAINER_STATE,
+            )
+            if reporter is not None:
+                reporter.report(metrics, folder)
+    best = max(history, key=lambda h: h["val_accuracy"])
+    return {
+        "best_val_accuracy": best["val_accuracy"],
+        "best_epoch": best["epoch"],
+        "epochs_run": len(history),
+        "train_seconds": train_seconds,
+        "history": history,
+    }

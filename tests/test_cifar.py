@@ -1,0 +1,255 @@
+"""Tests for the CIFAR-10 pipe, trial, checkpoints and CLI on a tiny generated copy in the hub layout.
+
+Every class is one colour plus noise, so a tiny model learns it in one epoch; nothing here touches the
+network or the shared data, and the cache lives in a temp dir.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from PIL import Image
+
+from data_pipes import cifar10
+from data_pipes.common import DataSourceError
+from experiments import cifar as cifar_cli
+from experiments.cli import run_cli
+from experiments.vision_config import VisionConfig
+from experiments.vision_trial import (
+    CheckpointError,
+    confusion_matrix,
+    evaluate_split,
+    load_checkpoint,
+    save_checkpoint,
+    train_vision,
+)
+from models.vision import build_model
+
+ROOT = Path(__file__).resolve().parents[1]
+COLORS = np.array(
+    [[230, 25, 25], [25, 230, 25], [25, 25, 230], [230, 230, 25], [230, 25, 230],
+     [25, 230, 230], [240, 240, 240], [128, 128, 128], [230, 128, 25], [15, 15, 15]],
+    dtype=np.int16,
+)
+TRAIN_PER_CLASS, TEST_PER_CLASS = 40, 6
+TINY = dict(
+    config_name="tiny_vit", model_type="vit", patch_size=8, hidden_size=32, num_hidden_layers=1,
+    num_attention_heads=2, mlp_ratio=2.0, batch_size=16, epochs=1, lr=3e-3, weight_decay=0.0,
+    label_smoothing=0.0, seed=0,
+)
+
+
+def png(label: int, rng: np.random.Generator) -> bytes:
+    pixels = np.clip(COLORS[label] + rng.integers(-20, 21, size=(32, 32, 3)), 0, 255).astype(np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def write_split(folder: Path, name: str, per_class: int, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    labels = rng.permutation(np.repeat(np.arange(10), per_class))
+    images = [{"bytes": png(int(y), rng), "path": None} for y in labels]
+    frame = pd.DataFrame({"img": images, "label": labels})
+    frame.to_parquet(folder / f"{name}-00000-of-00001.parquet")
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("cifar10")
+    (root / "plain_text").mkdir()
+    write_split(root / "plain_text", "train", TRAIN_PER_CLASS, seed=1)
+    write_split(root / "plain_text", "test", TEST_PER_CLASS, seed=2)
+    return root
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("cache")
+
+
+def load(cache: Path, data_dir: Path, **kwargs) -> cifar10.CifarData:
+    """`cifar10.load` with this module's own cache dir (whatever a conftest sets per test)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("TUNELAB_CACHE", str(cache))
+        return cifar10.load(str(data_dir), **kwargs)
+
+
+@pytest.fixture(scope="module")
+def data(data_dir, cache) -> cifar10.CifarData:
+    return load(cache, data_dir)
+
+
+@pytest.fixture(scope="module")
+def trained(data, tmp_path_factory):
+    """One epoch of the tiny ViT through the trial function, best checkpoint kept by a reporter."""
+
+    class KeepLast:
+        def __init__(self, folder: Path) -> None:
+            self.folder, self.metrics = folder, []
+
+        def report(self, metrics, checkpoint_dir):
+            import shutil
+
+            self.metrics.append(metrics)
+            shutil.copytree(checkpoint_dir, self.folder, dirs_exist_ok=True)
+
+        def resume_from(self):
+            return None
+
+    reporter = KeepLast(tmp_path_factory.mktemp("ckpt") / "best")
+    torch.set_num_threads(2)
+    summary = train_vision(dict(TINY), data, reporter)
+    return summary, reporter
+
+
+# ---- data pipe -------------------------------------------------------------------------------------
+
+
+def test_load_shapes_and_cache_hit(data_dir, cache, data, capfd):
+    assert data.train.images.shape[1:] == (32, 32, 3) and data.train.images.dtype == np.uint8
+    assert len(data.train) + len(data.val) == 10 * TRAIN_PER_CLASS and len(data.test) == 10 * TEST_PER_CLASS
+    assert len(list(cache.glob("cifar10-*.npz"))) == 1
+    again = load(cache, data_dir)
+    assert "from cache" in capfd.readouterr().err
+    np.testing.assert_array_equal(again.train.images, data.train.images)
+    np.testing.assert_array_equal(again.val.labels, data.val.labels)
+
+
+def test_val_split_stratified_and_seeded(data_dir, cache, data):
+    assert np.bincount(data.val.labels, minlength=10).tolist() == [TRAIN_PER_CLASS // 10] * 10
+    other = load(cache, data_dir, seed=1)
+    assert not np.array_equal(np.sort(other.val.images.reshape(len(other.val), -1).sum(1)),
+                              np.sort(data.val.images.reshape(len(data.val), -1).sum(1)))
+    subset = load(cache, data_dir, subset=100)
+    assert len(subset.train) == 100 and np.bincount(subset.train.labels).tolist() == [10] * 10
+
+
+def test_missing_data_dir_is_a_data_source_error(tmp_path):
+    with pytest.raises(DataSourceError, match="data dir not found"):
+        cifar10.load(str(tmp_path / "nowhere"))
+    with pytest.raises(DataSourceError, match="no 'train' parquet"):
+        cifar10.load(str(tmp_path))
+
+
+def test_crop_flip_and_jitter_keep_shape_and_range():
+    torch.manual_seed(0)
+    x = torch.rand(8, 3, 32, 32)
+    out = cifar10.crop_flip(x)
+    assert out.shape == x.shape and 0 <= out.min() and out.max() <= 1
+    same = cifar10.crop_flip(x, padding=0)  # no padding: each image is itself or its mirror
+    assert all(torch.equal(s, i) or torch.equal(s, i.flip(-1)) for s, i in zip(same, x, strict=True))
+    jittered = cifar10.color_jitter(x, 3)
+    assert jittered.shape == x.shape and 0 <= jittered.min() and jittered.max() <= 1
+    assert torch.equal(cifar10.color_jitter(x, 0), x)
+
+
+def test_mix_gives_soft_targets_that_sum_to_one():
+    torch.manual_seed(0)
+    x, y = torch.rand(6, 3, 32, 32), torch.arange(6)
+    for mixup, cutmix in ((1.0, 0.0), (0.0, 1.0)):
+        mixed, targets = cifar10.mix(x, y, 10, mixup, cutmix)
+        assert mixed.shape == x.shape and targets.shape == (6, 10)
+        torch.testing.assert_close(targets.sum(1), torch.ones(6))
+    unmixed, labels = cifar10.mix(x, y, 10, 0.0, 0.0)
+    assert unmixed is x and labels is y
+
+
+# ---- trial and checkpoints -------------------------------------------------------------------------
+
+
+def test_one_epoch_beats_chance(trained):
+    summary, reporter = trained
+    assert summary["epochs_run"] == 1 and len(reporter.metrics) == 1
+    metrics = reporter.metrics[0]
+    assert {"train_loss", "val_loss", "val_accuracy", "img_per_s", "epoch_seconds"} <= set(metrics)
+    assert metrics["val_accuracy"] > 2 * (1 / 10)  # chance is 1/10 with balanced classes
+
+
+def test_checkpoint_round_trip_and_pipeline(trained, data):
+    from transformers import pipeline
+
+    _, reporter = trained
+    model, config = load_checkpoint(reporter.folder)
+    assert config.config_name == "tiny_vit"
+    fresh, _ = load_checkpoint(reporter.folder)
+    x = cifar10.model_input(data.test.images[:4], torch.device("cpu"), config.image_size)
+    with torch.no_grad():
+        torch.testing.assert_close(model(pixel_values=x).logits, fresh(pixel_values=x).logits)
+    ours = evaluate_split(model, data.test.images[:4], data.test.labels[:4], torch.device("cpu"), 32)
+    classify = pipeline("image-classification", model=str(reporter.folder), device="cpu")
+    for image, predicted in zip(data.test.images[:4], ours["predictions"], strict=True):
+        top = classify(Image.fromarray(image), top_k=1)[0]["label"]
+        assert top == data.class_names[predicted]
+
+
+def test_channels_last_model_saves_and_reloads(tmp_path):
+    config = VisionConfig.from_dict(dict(TINY))
+    model = build_model(config.model_params()).to(memory_format=torch.channels_last).eval()
+    save_checkpoint(model, config, tmp_path)
+    loaded, _ = load_checkpoint(tmp_path)
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(model(pixel_values=x).logits, loaded(pixel_values=x).logits)
+
+
+def test_corrupt_or_foreign_checkpoint_is_a_clear_error(trained, tmp_path):
+    import shutil
+
+    with pytest.raises(CheckpointError, match="missing"):
+        load_checkpoint(tmp_path)
+    broken = tmp_path / "broken"
+    shutil.copytree(trained[1].folder, broken)
+    (broken / "model.safetensors").write_bytes(b"not a safetensors file")
+    with pytest.raises(CheckpointError, match="cannot load"):
+        load_checkpoint(broken)
+
+
+def test_confusion_matrix_counts():
+    matrix = confusion_matrix(np.array([0, 1, 1, 2]), np.array([0, 1, 2, 2]), 3)
+    assert matrix.tolist() == [[1, 0, 0], [0, 1, 0], [0, 1, 1]]
+
+
+# ---- command line ----------------------------------------------------------------------------------
+
+
+def test_cli_writes_run_json(data_dir, cache, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("TUNELAB_CACHE", str(cache))
+    config_path = tmp_path / "tiny.json"
+    VisionConfig.from_dict(dict(TINY)).to_json(config_path)
+    argv = ["--model", "vit", "--config", str(config_path), "--data-dir", str(data_dir), "--subset", "200",
+            "--output-dir", str(tmp_path / "out")]
+    assert cifar_cli.main(argv) == 0
+    run = json.loads((tmp_path / "out" / "tiny_vit" / "run.json").read_text())
+    assert run["task"] == "cifar10" and run["train_images"] == 200 and run["epochs_run"] == 1
+    assert 0 <= run["test_accuracy"] <= 1
+    assert np.array(run["test_confusion_matrix"]).sum() == 10 * TEST_PER_CLASS
+    assert (tmp_path / "out" / "tiny_vit" / "best" / "model.safetensors").is_file()
+    assert "test_accuracy=" in capsys.readouterr().out
+
+
+def test_cli_model_and_config_must_agree(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        run_cli(lambda: cifar_cli.main(["--model", "vit", "--config", "swin_small_p2"]))
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err.strip() == "error: --model vit but config 'swin_small_p2' is a swin config"
+
+
+def test_cli_bad_config_exits_2_with_one_line(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "experiments.cifar", "--model", "swin", "--config", "swin_assignment",
+         "--data-dir", str(tmp_path)],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "window_size 5" in lines[0]
+    assert "Traceback" not in result.stderr

@@ -1,0 +1,171 @@
+"""IMDB workload on tiny generated reviews: data pipe, model, trial, checkpoints, CLI and bad input."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from data_pipes import imdb as imdb_data
+from data_pipes.common import DataSourceError
+from experiments import imdb as imdb_cli
+from experiments.config import IMDB_PRESETS, ConfigError, ExperimentConfig, resolve_imdb_config
+from experiments.imdb_trial import CheckpointError, build_model, evaluate_split, load_checkpoint, train_imdb
+
+FAST = dict(batch_size=16, embed_dim=32, hidden_dim=32, num_layers=1, dropout=0.0, pooling="maxmean",
+            optimizer="AdamW", optimizer_params={"lr": 5e-3}, lr_schedule="onecycle", epochs=3)
+
+
+def test_load_splits_and_cache(imdb_dir):
+    data = imdb_data.load(str(imdb_dir))
+    assert (len(data.train), len(data.val), len(data.test)) == (360, 40, 200)
+    assert data.val.labels.mean() == pytest.approx(0.5)  # stratified
+    assert data.train.ids.dtype == np.uint16 and data.train.ids.shape[1] == imdb_data.MAX_LEN
+    started = time.perf_counter()
+    again = imdb_data.load(str(imdb_dir))
+    assert time.perf_counter() - started < 2.0
+    np.testing.assert_array_equal(again.train.ids, data.train.ids)
+    assert len(imdb_data.load(str(imdb_dir), subset=100).train) == 100
+
+
+def test_tokenizer_round_trip_and_br_removed(imdb_dir):
+    data = imdb_data.load(str(imdb_dir))
+    tokenizer = imdb_data.load_tokenizer(data.tokenizer_json)
+    assert imdb_data.load_tokenizer(tokenizer.to_str()).encode("Great movie").ids == tokenizer.encode("great MOVIE").ids
+    assert "br" not in tokenizer.get_vocab() and "<" not in tokenizer.get_vocab()
+    ids, lengths = imdb_data.texts_to_batch(data.tokenizer_json, ["wonderful film", "the plot was awful and dull"])
+    assert lengths.tolist() == [2, 6] and ids.shape == (2, 6)
+
+
+def test_long_reviews_keep_head_and_tail(imdb_dir):
+    data = imdb_data.load(str(imdb_dir))
+    tokenizer = imdb_data.load_tokenizer(data.tokenizer_json)
+    text = "great " + "movie " * 1000 + "awful"
+    ids, lengths = imdb_data.encode(tokenizer, [text])
+    vocab = tokenizer.get_vocab()
+    assert lengths[0] == imdb_data.MAX_LEN
+    assert ids[0, 0] == vocab["great"] and ids[0, imdb_data.MAX_LEN - 1] == vocab["awful"]
+
+
+def test_buckets_cover_every_example_once():
+    lengths = np.random.default_rng(0).integers(1, 400, size=1000)
+    batches = imdb_data.length_bucketed_batches(lengths, 32, shuffle=True, rng=np.random.default_rng(1), chunk=50)
+    flat = np.concatenate(batches)
+    assert sorted(flat.tolist()) == list(range(1000))
+    spread = np.mean([lengths[b].max() - lengths[b].min() for b in batches])
+    assert spread < 0.1 * (lengths.max() - lengths.min())  # sorted within chunks: little padding
+
+
+@pytest.mark.parametrize("bidirectional", [False, True])
+@pytest.mark.parametrize("pooling", ["last", "max", "mean", "maxmean"])
+def test_padding_does_not_change_outputs(bidirectional, pooling):
+    torch.manual_seed(0)
+    model = build_model(ExperimentConfig(num_layers=2, is_bidirectional=bidirectional, pooling=pooling,
+                                         embed_dim=8, hidden_dim=8), vocab_size=50).eval()
+    lengths = torch.tensor([5, 3, 7])
+    ids = torch.randint(2, 50, (3, 7))
+    ids[ids.new_ones(ids.shape).cumsum(1) > lengths.unsqueeze(1)] = 0
+    padded = torch.cat([ids, torch.zeros(3, 9, dtype=torch.long)], dim=1)
+    torch.testing.assert_close(model(ids, lengths), model(padded, lengths), rtol=0, atol=1e-6)
+
+
+def test_hand_written_gru_option_matches_nn_gru():
+    torch.manual_seed(0)
+    config = ExperimentConfig(num_layers=2, is_bidirectional=True, embed_dim=6, hidden_dim=5, pooling="maxmean")
+    fast = build_model(config, vocab_size=30).eval()
+    hand = build_model(ExperimentConfig(**{**config.to_dict(), "use_hand_gru": True}), vocab_size=30).eval()
+    hand.load_state_dict(fast.state_dict())
+    ids, lengths = torch.randint(2, 30, (4, 9)), torch.tensor([9, 4, 1, 6])
+    torch.testing.assert_close(hand(ids, lengths), fast(ids, lengths), rtol=1e-5, atol=1e-6)
+
+
+def test_trial_learns_a_separable_task_and_checkpoint_round_trips(imdb_dir, tmp_path):
+    from experiments.reporting import LocalReporter
+
+    data = imdb_data.load(str(imdb_dir))
+    reporter = LocalReporter(tmp_path / "run")
+    summary = train_imdb(ExperimentConfig(config_name="tiny", **FAST), data, reporter)
+    assert summary["best_val_accuracy"] > 0.9
+    assert [h["epoch"] for h in summary["history"]] == [1, 2, 3]
+    model, config, tokenizer_json = load_checkpoint(tmp_path / "run" / "best")
+    assert config.config_name == "tiny" and tokenizer_json == data.tokenizer_json
+    assert evaluate_split(model, data.val, torch.device("cpu"))["accuracy"] == pytest.approx(
+        summary["best_val_accuracy"]
+    )
+    again, _, _ = load_checkpoint(tmp_path / "run" / "best")
+    ids, lengths = imdb_data.texts_to_batch(tokenizer_json, ["wonderful superb film", "dull and awful plot"])
+    torch.testing.assert_close(model(torch.from_numpy(ids), torch.from_numpy(lengths)),
+                               again(torch.from_numpy(ids), torch.from_numpy(lengths)))
+
+
+def test_config_json_round_trip_and_flat_dicts(tmp_path):
+    config = IMDB_PRESETS["bigru2_maxmean"]
+    config.to_json(tmp_path / "c.json")
+    assert ExperimentConfig.from_json(tmp_path / "c.json") == config
+    flat = ExperimentConfig.from_dict({"lr": 3e-3, "weight_decay": 0.05, "optimizer": "AdamW", "num_layers": 1})
+    assert flat.optimizer_params == {"lr": 3e-3, "weight_decay": 0.05}
+    assert resolve_imdb_config(str(tmp_path / "c.json")) == config
+    assert len(IMDB_PRESETS) >= 5
+    seed = IMDB_PRESETS["seed_default"]
+    assert (seed.seed, seed.batch_size, seed.embed_dim, seed.hidden_dim, seed.num_layers, seed.is_bidirectional,
+            seed.dropout, seed.optimizer, seed.lr, seed.epochs) == (1, 32, 128, 128, 2, False, 0.2, "Adam", 1e-3, 10)
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [({"dropout": -0.1}, "dropout"), ({"num_layers": 0}, "num_layers"), ({"pooling": "sum"}, "pooling"),
+     ({"batch_size": 0}, "batch_size"), ({"bogus": 1}, "unknown config field")],
+)
+def test_invalid_config_values(values, message):
+    with pytest.raises(ConfigError, match=message):
+        ExperimentConfig.from_dict(values)
+
+
+def test_unknown_preset_and_missing_data_dir(tmp_path):
+    with pytest.raises(ConfigError, match="unknown preset"):
+        resolve_imdb_config("no_such_preset")
+    with pytest.raises(DataSourceError, match="data dir not found"):
+        imdb_data.load(str(tmp_path / "missing"))
+
+
+def test_empty_split_is_refused(tmp_path):
+    folder = tmp_path / "plain_text"
+    folder.mkdir()
+    pd.DataFrame({"text": ["fine"], "label": [1]}).to_parquet(folder / "train-00000-of-00001.parquet")
+    pd.DataFrame({"text": pd.Series([], dtype=str), "label": pd.Series([], dtype=int)}).to_parquet(
+        folder / "test-00000-of-00001.parquet"
+    )
+    with pytest.raises(DataSourceError, match="'test' split .* is empty"):
+        imdb_data.load(str(tmp_path))
+
+
+def test_corrupt_checkpoint_is_a_clear_error(tmp_path):
+    (tmp_path / "model.safetensors").write_bytes(b"not a safetensors file")
+    (tmp_path / "experiment_config.json").write_text(json.dumps(ExperimentConfig().to_dict()))
+    (tmp_path / "tokenizer.json").write_text("{}")
+    with pytest.raises(CheckpointError, match="cannot load checkpoint"):
+        load_checkpoint(tmp_path)
+    with pytest.raises(CheckpointError, match="missing"):
+        load_checkpoint(tmp_path / "nothing")
+
+
+def test_cli_trains_and_evaluates_on_test(imdb_dir, tmp_path, capsys):
+    config = tmp_path / "tiny.json"
+    ExperimentConfig(config_name="tiny_cli", **{**FAST, "epochs": 2}).to_json(config)
+    assert imdb_cli.main(["--config", str(config), "--data-dir", str(imdb_dir), "--output-dir", str(tmp_path)]) == 0
+    record = json.loads((tmp_path / "tiny_cli" / "run.json").read_text())
+    assert record["epochs_run"] == 2 and 0.0 <= record["test_accuracy"] <= 1.0
+    assert "test_accuracy=" in capsys.readouterr().out
+
+
+def test_cli_bad_input_exits_2_without_traceback(tmp_path):
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "experiments.imdb", "--config", "nope"], capture_output=True,
+                          text=True)
+    assert done.returncode == 2 and "unknown preset" in done.stderr and "Traceback" not in done.stderr

@@ -1,0 +1,156 @@
+"""Tests for models.vision (validate/build/describe) and experiments.vision_config (configs and presets).
+
+Each validation rule gets a test that checks the message names the field; a few tests pin down the
+transformers behaviour the rules exist for, so a transformers upgrade that changes it shows up here.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from experiments.config import ConfigError
+from experiments.vision_config import (
+    REJECTED_PRESETS,
+    VISION_PRESETS,
+    VisionConfig,
+    resolve_vision_config,
+)
+from models.vision import CIFAR10_CLASSES, InvalidModelConfig, build_model, describe, validate
+
+VIT = dict(model_type="vit", image_size=32, patch_size=4, hidden_size=32, num_hidden_layers=1,
+           num_attention_heads=2, mlp_ratio=2.0)
+SWIN = dict(model_type="swin", image_size=32, patch_size=2, embed_dim=8, depths=[1, 1], num_heads=[1, 2],
+            window_size=4, mlp_ratio=1.0)
+
+
+def rejected(params: dict, field: str) -> str:
+    with pytest.raises(InvalidModelConfig) as error:
+        validate(params)
+    message = str(error.value)
+    assert field in message and "\n" not in message
+    return message
+
+
+# ---- one test per rule -----------------------------------------------------------------------------
+
+
+def test_vit_heads_must_divide_hidden():
+    message = rejected({**VIT, "hidden_size": 192, "num_attention_heads": 5}, "num_attention_heads")
+    assert "190" in message  # what transformers would silently do
+
+
+def test_patch_must_divide_image():
+    rejected({**VIT, "patch_size": 5}, "patch_size")
+    rejected({**SWIN, "patch_size": 3}, "patch_size")
+
+
+def test_swin_depths_and_heads_lengths_must_match():
+    rejected({**SWIN, "depths": [1, 1, 1]}, "depths")
+
+
+def test_swin_stage_width_must_divide_by_heads():
+    message = rejected({**SWIN, "num_heads": [1, 3]}, "num_heads[1]")
+    assert "16" in message  # embed_dim 8 · 2^1
+
+
+def test_swin_too_many_stages_for_the_resolution():
+    rejected({**SWIN, "depths": [1] * 6, "num_heads": [1] * 6, "window_size": 1}, "depths")
+
+
+def test_swin_window_must_divide_every_stage_map():
+    message = rejected({**SWIN, "window_size": 5}, "window_size")  # 16×16 map padded to 20
+    assert "zero tokens" in message
+    message = rejected({**SWIN, "depths": [1, 1, 1, 1], "num_heads": [1, 2, 4, 8]}, "window_size")  # 2×2 < 4
+    assert "RuntimeError" in message
+
+
+def test_vit_has_no_drop_path():
+    rejected({**VIT, "drop_path_rate": 0.1}, "drop_path_rate")
+
+
+def test_bad_values_name_their_field():
+    rejected({**VIT, "hidden_dropout_prob": 1.0}, "hidden_dropout_prob")
+    rejected({**SWIN, "depths": []}, "depths")
+    rejected({**VIT, "model_type": "resnet"}, "model_type")
+
+
+# ---- what transformers does without the rules ------------------------------------------------------
+
+
+def test_transformers_silently_mishandles_what_validate_rejects():
+    from transformers import SwinConfig, SwinForImageClassification, ViTConfig, ViTForImageClassification
+
+    vit_config = ViTConfig(image_size=32, patch_size=4, hidden_size=20, num_hidden_layers=1,
+                           num_attention_heads=3, intermediate_size=8)
+    vit = ViTForImageClassification(vit_config)
+    assert vit.vit.layers[0].attention.q_proj.out_features == 18  # not 20, no error
+    swin = SwinForImageClassification(SwinConfig(image_size=32, patch_size=4, embed_dim=8, depths=[1, 1],
+                                                 num_heads=[1, 1], window_size=5))
+    with pytest.raises(RuntimeError):  # 4×4 second stage < window 5
+        swin(torch.zeros(1, 3, 32, 32))
+
+
+# ---- building and describing -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("params", [VIT, SWIN], ids=["vit", "swin"])
+def test_build_forward_and_labels(params):
+    model = build_model(params).eval()
+    with torch.no_grad():
+        out = model(pixel_values=torch.randn(2, 3, 32, 32)).logits
+    assert out.shape == (2, 10)
+    assert model.config.id2label[3] == CIFAR10_CLASSES[3] == "cat"
+    assert model.config.label2id["truck"] == 9
+
+
+def test_describe_counts_params_macs_and_activations():
+    small, wide = describe(VIT), describe({**VIT, "hidden_size": 64}, batch_size=4)
+    assert small["params"] == sum(p.numel() for p in build_model(VIT).parameters())
+    assert wide["params"] > small["params"] and wide["macs_per_image"] > small["macs_per_image"] > 0
+    # tokens: 8×8 patches + class token; a Linear's MACs scale with them
+    assert small["layer_macs_per_image"] > 65 * 32 * 32
+    assert wide["activation_bytes"] == 4 * describe({**VIT, "hidden_size": 64})["activation_bytes"]
+    assert describe(SWIN)["attention_macs_per_image"] > 0
+
+
+# ---- configs and presets ---------------------------------------------------------------------------
+
+
+def test_config_json_round_trip(tmp_path):
+    config = VISION_PRESETS["swin_small_p2"]
+    config.to_json(tmp_path / "c.json")
+    assert VisionConfig.from_json(tmp_path / "c.json") == config
+    assert json.loads((tmp_path / "c.json").read_text())["depths"] == [2, 2, 2]
+
+
+def test_config_from_flat_search_dict():
+    sampled = {"model_type": "swin", "config_name": "s", "patch_size": 2, "embed_dim": 16, "depths": "2,2",
+               "num_heads": (2, 4), "window_size": 4, "lr": 3e-4, "batch_size": 64.0}
+    config = VisionConfig.from_dict(sampled)
+    assert config.depths == [2, 2] and config.num_heads == [2, 4] and config.batch_size == 64
+    with pytest.raises(ConfigError, match="unknown config field"):
+        VisionConfig.from_dict({"model_type": "vit", "learning_rate": 1.0})
+
+
+def test_config_wraps_model_errors_and_checks_training_fields():
+    with pytest.raises(ConfigError, match="num_attention_heads"):
+        VisionConfig(num_attention_heads=5)
+    with pytest.raises(ConfigError, match="mixup_prob"):
+        VisionConfig(mixup_prob=0.6, cutmix_prob=0.6)
+    with pytest.raises(ConfigError, match="augment_strength"):
+        VisionConfig(augment_strength=99)
+
+
+def test_presets_valid_and_assignment_swin_rejected_with_reason():
+    for name, config in VISION_PRESETS.items():
+        assert config.config_name == name
+        validate(config.model_params())
+    assert set(REJECTED_PRESETS) == {"swin_assignment"}
+    with pytest.raises(ConfigError, match="window_size 5 must divide"):
+        resolve_vision_config("swin_assignment")
+    assert resolve_vision_config("vit_small_p4") is VISION_PRESETS["vit_small_p4"]
+    with pytest.raises(ConfigError, match="unknown preset"):
+        resolve_vision_config("nope")
