@@ -99,14 +99,13 @@ IMDB_PRESETS: dict[str, ExperimentConfig] = {
     "gru2_maxmean": ExperimentConfig(
         config_name="gru2_maxmean", **_RECIPE, optimizer_params={"lr": 2e-3, "weight_decay": 0.01}
     ),
-    "bigru2_maxmean": ExperimentConfig(
-        config_name="bigru2_maxmean",
-        is_bidirectional=True,
-        **_RECIPE,
+    # one bidirectional layer costs what two forward layers cost: same compute, both directions
+    "bigru1_maxmean": ExperimentConfig(
+        config_name="bigru1_maxmean", num_layers=1, is_bidirectional=True, **_RECIPE,
         optimizer_params={"lr": 2e-3, "weight_decay": 0.01},
     ),
     "gru1_wide": ExperimentConfig(
-        config_name="gru1_wide", num_layers=1, hidden_dim=256, **_RECIPE,
+        config_name="gru1_wide", num_layers=1, hidden_dim=192, **_RECIPE,
         optimizer_params={"lr": 2e-3, "weight_decay": 0.01},
     ),
     "gru3_deep_dropout": ExperimentConfig(

@@ -95,13 +95,14 @@ class Workload:
     lr_schedule: str
     grad_clip: float
     unit: str = "seq"
+    warmup_fraction: float = 0.1
 
 
 def fit(work: Workload, reporter: Reporter | None, device: torch.device) -> dict[str, Any]:
     """Train for `work.epochs`, reporting and checkpointing every epoch; returns the final summary."""
     model = work.model.to(device)
     optimizer = build_optimizer(model, work.optimizer, work.optimizer_params)
-    schedule = build_schedule(optimizer, work.lr_schedule, work.epochs * work.steps_per_epoch)
+    schedule = build_schedule(optimizer, work.lr_schedule, work.epochs * work.steps_per_epoch, work.warmup_fraction)
     start_epoch, history = 0, []
     resume_dir = reporter.resume_from() if reporter is not None else None
     if resume_dir is not None:

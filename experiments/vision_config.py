@@ -36,7 +36,7 @@ def _int_list(value: Any) -> Any:
 class VisionConfig:
     """One CIFAR-10 run: model shape (ViT or Swin fields, the other type's are ignored) + training recipe."""
 
-    config_name: str = "vit_small_p4"
+    config_name: str = "custom"
     model_type: str = "vit"
     image_size: int = 32
     patch_size: int = 4
@@ -163,6 +163,18 @@ VISION_PRESETS: dict[str, VisionConfig] = {
     "swin_small_p2": VisionConfig(
         config_name="swin_small_p2", model_type="swin", patch_size=2, embed_dim=64, depths=[2, 2, 2],
         num_heads=[2, 4, 8], window_size=4, mlp_ratio=2.0, drop_path_rate=0.1, **_RECIPE,
+    ),
+    # the same Swin, trained longer on a GPU (bigger batch, stronger regularisation for the longer run)
+    "swin_small_p2_gpu": VisionConfig(
+        config_name="swin_small_p2_gpu", model_type="swin", patch_size=2, embed_dim=64, depths=[2, 2, 2],
+        num_heads=[2, 4, 8], window_size=4, mlp_ratio=2.0, drop_path_rate=0.1, batch_size=512, epochs=80, lr=2e-3,
+        weight_decay=0.05, warmup_fraction=0.05, label_smoothing=0.1, augment_strength=1, cutmix_prob=0.3,
+        mixup_prob=0.2,
+    ),
+    "vit_small_p4_gpu": VisionConfig(
+        config_name="vit_small_p4_gpu", model_type="vit", patch_size=4, hidden_size=192, num_hidden_layers=6,
+        num_attention_heads=3, mlp_ratio=2.0, batch_size=512, epochs=80, lr=2e-3, weight_decay=0.05,
+        warmup_fraction=0.05, label_smoothing=0.1, augment_strength=1, cutmix_prob=0.3, mixup_prob=0.2,
     ),
 }
 DEFAULT_PRESET = {"vit": "vit_small_p4", "swin": "swin_small_p2"}

@@ -49,9 +49,12 @@ def _quiet_transformers() -> None:
 
 def image_processor(image_size: int):
     """The processor `pipeline` uses: resize to the model's size, /255, CIFAR mean/std — as in training."""
-    from transformers import ViTImageProcessorPil  # the torch backend needs torchvision, not a dependency
+    try:  # transformers 5: the default backend needs torchvision (not a dependency); the PIL one does not
+        from transformers import ViTImageProcessorPil as Processor
+    except ImportError:  # transformers 4
+        from transformers import ViTImageProcessor as Processor
 
-    return ViTImageProcessorPil(
+    return Processor(
         do_resize=True,
         size={"height": image_size, "width": image_size},
         do_rescale=True,

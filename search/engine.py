@@ -35,6 +35,7 @@ class SearchWorkload:
     space: Callable[[argparse.Namespace], SearchSpace]
     fixed_params: Callable[[Any, argparse.Namespace], dict[str, Any]]
     add_arguments: Callable[[argparse.ArgumentParser], None] = lambda parser: None
+    describe_config: Callable[[dict[str, Any], argparse.Namespace], str] | None = None  # dry run; raises if invalid
     export_command: str = "python -m experiments.summarize"
     metric: str = "val_accuracy"
     mode: str = "max"
@@ -100,6 +101,8 @@ def build_parser(workload: SearchWorkload) -> argparse.ArgumentParser:
     add("--searcher", choices=("optuna", "random"), default="optuna", help="Optuna TPE or Tune's random sampler")
     add("--scheduler", choices=("asha", "fifo"), default="asha", help="ASHA early stopping or run every trial out")
     add("--verbose", type=int, default=1, choices=(0, 1, 2), help="Tune's console output (0 quiet, 1 table)")
+    add("--dry-run", action="store_true", help="print space, scheduler, resources and sample configs; train nothing")
+    add("--dry-run-samples", type=int, default=5, help="configurations drawn from the space by --dry-run")
     workload.add_arguments(parser)
     return parser
 
@@ -198,6 +201,15 @@ def make_scheduler(args: argparse.Namespace):
     )
 
 
+def trial_id_of(result) -> str:
+    """Tune's trial id; a trial that failed before its first report has it only in its folder name."""
+    reported = (result.metrics or {}).get("trial_id")
+    if reported:
+        return reported
+    name = Path(result.path).name  # "<trainable>_<trial_id>_<index>_<params>_<date>"
+    return name.removeprefix(f"{run_trial.__name__}_").split("_")[0]
+
+
 def rank_results(results, workload: SearchWorkload, max_epochs: int) -> list[dict[str, Any]]:
     """One row per trial: its searched params, best metric, epochs run and how it ended."""
     rows = []
@@ -212,7 +224,7 @@ def rank_results(results, workload: SearchWorkload, max_epochs: int) -> list[dic
         config = dict(result.config or {})
         config.update(config.pop("sampled", {}) or {})
         rows.append({
-            "trial_id": (result.metrics or {}).get("trial_id") or Path(result.path).name,
+            "trial_id": trial_id_of(result),
             "status": status,
             f"best_{workload.metric}": best,
             "epochs": epochs,
@@ -248,6 +260,8 @@ def main(workload: SearchWorkload, argv: list[str] | None = None) -> int:
     args = build_parser(workload).parse_args(argv)
     check_args(args)
     space = workload.space(args)
+    if args.dry_run:
+        return dry_run(workload, space, args)
     data = workload.load_data(args)  # once, in the driver; trials get it through the object store
     from ray import tune
 
@@ -301,6 +315,44 @@ def main(workload: SearchWorkload, argv: list[str] | None = None) -> int:
     return finish(workload, args, results, name, experiment_path, tracker, wall)
 
 
+def dry_run(workload: SearchWorkload, space: SearchSpace, args: argparse.Namespace) -> int:
+    """What a search would do, without starting Ray, loading data or creating any MLflow run."""
+    import random
+
+    import torch
+
+    cpus = os.cpu_count() or 1
+    gpus = torch.cuda.device_count()
+    parallel = args.concurrency or max(1, int(cpus // args.cpus_per_trial))
+    if args.gpus_per_trial > 0:
+        parallel = min(parallel, max(1, int(gpus // args.gpus_per_trial)))
+    where = f"cluster at {args.address}" if args.address else f"this machine ({cpus} CPUs, {gpus} GPUs)"
+    scheduler = (
+        f"ASHA on {workload.metric} ({workload.mode}): max_t={args.max_epochs} epochs, grace period "
+        f"{args.grace_period}, reduction factor {args.reduction_factor}"
+        if args.scheduler == "asha" else f"FIFO: every trial runs {args.max_epochs} epochs"
+    )
+    print(f"search space ({args.searcher} sampler, seed {args.seed}):\n{space.describe()}\n")
+    print(f"scheduler: {scheduler}")
+    print(f"resources: {args.trials} trials, {parallel} in parallel on {where}; per trial "
+          f"{args.cpus_per_trial:g} CPU(s) / {args.gpus_per_trial:g} GPU(s)\n")
+    if workload.describe_config is None:
+        return 0
+    rng, reasons, valid = random.Random(args.seed), [], 0
+    print(f"{args.dry_run_samples} sampled configurations:")
+    for index in range(args.dry_run_samples):
+        config = space.sample_config(rng)
+        try:
+            print(f"  {index + 1}. {workload.describe_config(config, args)}")
+            valid += 1
+        except ValueError as error:
+            reasons.append(str(error))
+            print(f"  {index + 1}. invalid: {error}")
+    if valid == 0:
+        raise UsageError(f"every sampled configuration is invalid, e.g.: {reasons[0]}")
+    return 0
+
+
 def search_params(
     workload: SearchWorkload, space: SearchSpace, args: argparse.Namespace, concurrency: int
 ) -> dict[str, Any]:
@@ -345,7 +397,9 @@ def finish(workload, args, results, name, experiment_path, tracker, wall) -> int
     if "://" not in experiment_path:
         path = Path(experiment_path) / "search_summary.json"
         path.write_text(json.dumps({**summary, "rows": rows}, indent=1, default=str) + "\n")
-    tracker.finish_search({k: v for k, v in summary.items() if k != "tracking_uri"}, table)
+    tracker.finish_search(
+        {k: v for k, v in summary.items() if k != "tracking_uri"}, table, {r["trial_id"] for r in rows}
+    )
     print("\n" + table)
     for row in rows:
         if row["status"] == "ERROR":

@@ -88,6 +88,10 @@ class SearchSpace:
                 sampled[param.name] = param.draw(rng)
         return sampled
 
+    def sample_config(self, rng: random.Random) -> dict[str, Any]:
+        """One complete random config (constants included), as a trial would receive it."""
+        return self.to_config({**self.constants, "sampled": self.draw(rng)})
+
     def random_param_space(self, seed: int) -> dict[str, Any]:
         """For Tune's BasicVariantGenerator: one seeded draw per trial, same distributions as Optuna's."""
         from ray import tune
@@ -96,13 +100,13 @@ class SearchSpace:
         return {"sampled": tune.sample_from(lambda _spec: self.draw(rng)), **self.constants}
 
     def to_config(self, flat: dict[str, Any]) -> dict[str, Any]:
-        """Sampler output (either sampler) → config fields; unknown keys (constants) pass through."""
+        """Sampler output (either sampler) → config fields; a sampled value wins over a constant."""
         flat = dict(flat)
-        sampled = dict(flat.pop("sampled", {}) or {})
+        merged = {**flat, **(flat.pop("sampled", None) or {})}
+        merged.pop("sampled", None)
         by_name = {p.name: p for p in self.params}
-        config: dict[str, Any] = {}
-        for key, value in {**flat, **sampled}.items():
-            config[by_name[key].target if key in by_name else key] = value
+        config = {k: v for k, v in merged.items() if k not in by_name}
+        config.update({by_name[k].target: v for k, v in merged.items() if k in by_name})
         return config
 
     def describe(self) -> str:

@@ -178,17 +178,26 @@ class MlflowSearchTracker(Callback):
     def on_trial_error(self, iteration, trials, trial, **info) -> None:
         self._finish(trial, "ERROR", "FAILED")
 
-    def finish_search(self, summary: dict[str, Any], ranked_table: str | None = None) -> None:
-        """Called by the engine once the search ends: final best and the ranked table on the parent."""
+    def finish_search(self, summary: dict[str, Any], ranked_table: str, trial_ids: set[str]) -> None:
+        """Called by the engine once the search ends: final best and the ranked table on the parent.
+
+        A driver killed between starting a trial and saving Tune's experiment state leaves a child run for a
+        trial the resumed search never knew; such runs (no results, no checkpoint) are deleted here, so the
+        search shows exactly one child per trial.
+        """
         run_id = self.start_parent()
+        experiment_id = self.experiment_id()
+        query = f"tags.`{SEARCH_TAG}` = '{self.search_name}' and tags.`tunelab.kind` = 'trial'"
+        for run in self.client.search_runs([experiment_id], filter_string=query, max_results=10_000):
+            if run.data.tags.get(TRIAL_TAG) not in trial_ids:
+                self.client.delete_run(run.info.run_id)
         numbers = {k: float(v) for k, v in summary.items() if isinstance(v, int | float) and not isinstance(v, bool)}
         for key, value in numbers.items():
             self.client.log_metric(run_id, key, value)
         for key, value in summary.items():
             if key not in numbers and value is not None:
                 self.client.set_tag(run_id, f"tunelab.{key}", str(value)[:5000])
-        if ranked_table:
-            self.client.log_text(run_id, ranked_table, "ranked_trials.txt")
+        self.client.log_text(run_id, ranked_table, "ranked_trials.txt")
         self.client.set_terminated(run_id, status="FINISHED")
 
 

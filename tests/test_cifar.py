@@ -62,6 +62,15 @@ def write_split(folder: Path, name: str, per_class: int, seed: int) -> None:
     frame.to_parquet(folder / f"{name}-00000-of-00001.parquet")
 
 
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Tiny models gain nothing from threads, and on a busy 2-core box extra ones only wait for a core."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("cifar10")
@@ -106,7 +115,6 @@ def trained(data, tmp_path_factory):
             return None
 
     reporter = KeepLast(tmp_path_factory.mktemp("ckpt") / "best")
-    torch.set_num_threads(2)
     summary = train_vision(dict(TINY), data, reporter)
     return summary, reporter
 
@@ -138,6 +146,12 @@ def test_missing_data_dir_is_a_data_source_error(tmp_path):
         cifar10.load(str(tmp_path / "nowhere"))
     with pytest.raises(DataSourceError, match="no 'train' parquet"):
         cifar10.load(str(tmp_path))
+
+
+def test_unreachable_hub_fails_fast_with_a_clear_line(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(DataSourceError, match="--data-dir"):
+        cifar10.load(None)
 
 
 def test_crop_flip_and_jitter_keep_shape_and_range():

@@ -103,7 +103,7 @@ def test_trial_learns_a_separable_task_and_checkpoint_round_trips(imdb_dir, tmp_
 
 
 def test_config_json_round_trip_and_flat_dicts(tmp_path):
-    config = IMDB_PRESETS["bigru2_maxmean"]
+    config = IMDB_PRESETS["bigru1_maxmean"]
     config.to_json(tmp_path / "c.json")
     assert ExperimentConfig.from_json(tmp_path / "c.json") == config
     flat = ExperimentConfig.from_dict({"lr": 3e-3, "weight_decay": 0.05, "optimizer": "AdamW", "num_layers": 1})

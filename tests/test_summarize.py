@@ -1,0 +1,120 @@
+"""Summarizer, reports, evaluate/predict and the archive, on tiny runs trained by the real CLIs."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from experiments import evaluate, predict, summarize
+from experiments import imdb as imdb_cli
+from experiments.config import ExperimentConfig
+from experiments.imdb_trial import CheckpointError
+
+TINY = dict(batch_size=16, embed_dim=16, hidden_dim=16, num_layers=1, dropout=0.0, pooling="maxmean",
+            optimizer="AdamW", optimizer_params={"lr": 5e-3}, lr_schedule="onecycle", epochs=2)
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory, imdb_dir) -> Path:
+    """Two tiny one-config runs under <root>/outputs/imdb, trained by `python -m experiments.imdb`."""
+    root = tmp_path_factory.mktemp("runs")
+    for name, bidirectional in (("tiny_uni", False), ("tiny_bi", True)):
+        path = root / f"{name}.json"
+        ExperimentConfig(config_name=name, is_bidirectional=bidirectional, **TINY).to_json(path)
+        assert imdb_cli.main(["--config", str(path), "--data-dir", str(imdb_dir),
+                              "--output-dir", str(root / "outputs" / "imdb")]) == 0
+    return root
+
+
+def run_summarize(root: Path, *extra: str) -> int:
+    return summarize.main(["--outputs", str(root / "outputs"), "--ray-results", str(root / "ray_results"),
+                           "--out", str(root / "model_checkpoints"), "--tasks", "imdb", *extra])
+
+
+def test_export_report_and_evaluate(runs, imdb_dir, capsys):
+    assert run_summarize(runs) == 0
+    folder = runs / "model_checkpoints" / "assignment2-1-2"
+    best = json.loads((folder / "best.json").read_text())
+    records = {p.parent.name: json.loads(p.read_text()) for p in folder.glob("*/metrics.json")}
+    assert set(records) == {"tiny_uni", "tiny_bi"}
+    assert best["name"] == max(records, key=lambda n: records[n]["val_accuracy"])
+    for name, record in records.items():
+        files = {p.name for p in (folder / name).iterdir()}
+        assert {"experiment_config.json", "tokenizer.json", "metrics.json"} <= files
+        assert "trainer_state.pt" not in files
+        assert ("model.safetensors" in files) == (name == best["name"])
+        assert record["test_accuracy"] is not None and record["machine"]["cpu"]
+    report = (folder / "report.md").read_text()
+    assert "| ★ | `" + best["name"] in report and "test acc" in report and "Bidirectional models" in report
+    for png in ("learning_curves.png",):
+        assert f"]({png})" in report and (folder / png).read_bytes().startswith(PNG)
+
+    capsys.readouterr()
+    assert evaluate.main([str(folder / best["name"]), "--data-dir", str(imdb_dir)]) == 0
+    assert f"test_accuracy={best['test_accuracy']:.4f}" in capsys.readouterr().out
+    assert predict.main([str(folder / best["name"]), "a wonderful superb film", "awful boring plot"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert [line.split("\t")[0] for line in out] == ["pos", "neg"]
+
+
+def test_interrupted_export_leaves_the_previous_one_intact(runs, monkeypatch):
+    assert run_summarize(runs) == 0
+    folder = runs / "model_checkpoints" / "assignment2-1-2" / "tiny_uni"
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    calls = {"n": 0}
+    real_copy = shutil.copy2
+
+    def copy_then_die(src, dst, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt
+        return real_copy(src, dst, *args, **kwargs)
+
+    monkeypatch.setattr(shutil, "copy2", copy_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        run_summarize(runs)
+    monkeypatch.undo()
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
+
+
+def test_a_better_existing_best_is_kept_unless_forced(runs, capsys):
+    assert run_summarize(runs) == 0
+    folder = runs / "model_checkpoints" / "assignment2-1-2"
+    marker = json.loads((folder / "best.json").read_text())
+    shutil.copytree(folder / marker["name"], folder / "older_champion")
+    (folder / "best.json").write_text(json.dumps({**marker, "name": "older_champion", "val_accuracy": 1.01}))
+    assert run_summarize(runs) == 0
+    assert json.loads((folder / "best.json").read_text())["name"] == "older_champion"
+    assert "kept the existing best older_champion" in capsys.readouterr().out
+    assert run_summarize(runs, "--force") == 0
+    assert json.loads((folder / "best.json").read_text())["name"] == marker["name"]
+    shutil.rmtree(folder / "older_champion")
+
+
+def test_archive_holds_exactly_the_checkpoints(runs, tmp_path, monkeypatch, capsys):
+    assert run_summarize(runs) == 0
+    monkeypatch.chdir(runs)
+    assert run_summarize(runs, "--archive", "s123") == 0
+    with tarfile.open(runs / "s123.tar.gz") as tar:
+        names = sorted(tar.getnames())
+    expected = sorted(str(p.relative_to(runs)) for p in (runs / "model_checkpoints").rglob("*")
+                      if p.is_file() and not any(part.startswith(".") for part in p.parts))
+    assert names == expected and "model_checkpoints/assignment2-1-2/report.md" in names
+    assert "packed" in capsys.readouterr().out
+    with pytest.raises(summarize.UsageError, match="already exists"):
+        summarize.write_archive(Path("model_checkpoints"), "s123", force=False)
+
+
+def test_corrupt_or_foreign_checkpoint_is_a_clear_error(tmp_path):
+    with pytest.raises(CheckpointError, match="not a tunelab checkpoint"):
+        evaluate.evaluate_checkpoint(tmp_path, None)
+    done = subprocess.run([sys.executable, "-m", "experiments.evaluate", str(tmp_path / "nope")],
+                          capture_output=True, text=True)
+    assert done.returncode == 2 and "checkpoint folder not found" in done.stderr and "Traceback" not in done.stderr
