@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from datetime import datetime, timezone
 from pathlib import Path
 from statistics import mean
@@ -211,7 +212,7 @@ def search_section(searches: list[dict[str, Any]]) -> list[str]:
 
 
 def write_report(task: str, ranked: list, searches: list[dict[str, Any]], folder: Path, command: str,
-                 machine: dict[str, Any], wall_seconds: float) -> Path:
+                 machine: dict[str, Any], wall_seconds: float, benchmarks: Path = Path("outputs/benchmarks")) -> Path:
     plots = []
     plot_learning_curves(ranked, folder / "learning_curves.png")
     plots.append(("Learning curves", "learning_curves.png"))
@@ -219,7 +220,11 @@ def write_report(task: str, ranked: list, searches: list[dict[str, Any]], folder
         plots.append(("Search trials against each hyperparameter", "search_hyperparameters.png"))
     if task == "cifar" and plot_efficiency(ranked, folder / "accuracy_vs_cost.png"):
         plots.append(("Accuracy vs parameters and vs throughput", "accuracy_vs_cost.png"))
-    extra = folder.parent.parent / "outputs" / "benchmarks" / "search_efficiency.md"
+    efficiency = benchmarks / "search_efficiency.md"
+    if task == "imdb" and efficiency.is_file() and (benchmarks / "search_efficiency.png").is_file():
+        shutil.copy2(benchmarks / "search_efficiency.png", folder / "search_efficiency.png")
+    else:
+        efficiency = None
     lines = [
         f"# {TITLES[task]}", "",
         f"Generated {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC by `{command}` "
@@ -233,8 +238,8 @@ def write_report(task: str, ranked: list, searches: list[dict[str, Any]], folder
     lines += ["## Plots", ""]
     for title, name in plots:
         lines += [f"![{title}]({name})", ""]
-    if extra.is_file():
-        lines += ["## Search efficiency", "", extra.read_text(), ""]
+    if efficiency is not None:
+        lines += ["## Search efficiency (Optuna + ASHA vs random + FIFO)", "", efficiency.read_text(), ""]
     lines += ["## How these numbers were produced", ""]
     for e in ranked:
         where = ", ".join(f"{k}={v}" for k, v in e.machine.items() if k in ("cpu", "torch_threads", "gpu"))

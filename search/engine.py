@@ -262,7 +262,6 @@ def main(workload: SearchWorkload, argv: list[str] | None = None) -> int:
     space = workload.space(args)
     if args.dry_run:
         return dry_run(workload, space, args)
-    data = workload.load_data(args)  # once, in the driver; trials get it through the object store
     from ray import tune
 
     from search.tracking import MlflowSearchTracker, default_tracking_uri
@@ -270,6 +269,10 @@ def main(workload: SearchWorkload, argv: list[str] | None = None) -> int:
     root = storage_root(args)
     name = resolve_name(workload, args, root)
     experiment_path = f"{root.rstrip('/')}/{name}"
+    resuming = tune.Tuner.can_restore(experiment_path)
+    if args.resume and not resuming:
+        raise UsageError(f"--resume: no search to resume at {experiment_path}")
+    data = workload.load_data(args)  # once, in the driver; trials get it through the object store
     resources = start_ray(args)
     tracking_uri = args.tracking_uri or default_tracking_uri()
     concurrency = args.concurrency or max(1, int(resources.get("CPU", 1) // args.cpus_per_trial))
@@ -287,7 +290,7 @@ def main(workload: SearchWorkload, argv: list[str] | None = None) -> int:
         trial_params=workload.fixed_params(data, args), max_epochs=args.max_epochs, metric=workload.metric,
     )
     started = time.perf_counter()
-    if tune.Tuner.can_restore(experiment_path):
+    if resuming:
         print(f"resuming search {name} from {experiment_path}", flush=True)
         tuner = tune.Tuner.restore(experiment_path, trainable=trainable, resume_errored=True)
     else:

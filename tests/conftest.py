@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import io
 import os
 import random
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
+from PIL import Image
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -36,6 +39,38 @@ def write_imdb(root: Path, n_train: int = 400, n_test: int = 200) -> Path:
     tiny_reviews(n_train, 1).to_parquet(folder / "train-00000-of-00001.parquet")
     tiny_reviews(n_test, 2).to_parquet(folder / "test-00000-of-00001.parquet")
     return root
+
+
+COLORS = np.array(
+    [[230, 25, 25], [25, 230, 25], [25, 25, 230], [230, 230, 25], [230, 25, 230],
+     [25, 230, 230], [240, 240, 240], [128, 128, 128], [230, 128, 25], [15, 15, 15]],
+    dtype=np.int16,
+)
+
+
+def png(label: int, rng: np.random.Generator) -> bytes:
+    """A 32×32 image of the label's colour plus noise: a tiny model learns the classes in an epoch."""
+    pixels = np.clip(COLORS[label] + rng.integers(-20, 21, size=(32, 32, 3)), 0, 255).astype(np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def write_cifar(root: Path, train_per_class: int = 40, test_per_class: int = 6) -> Path:
+    """A tiny CIFAR-10 in the hub layout (`img` structs with PNG bytes, `label`)."""
+    (root / "plain_text").mkdir(parents=True, exist_ok=True)
+    for name, per_class, seed in (("train", train_per_class, 1), ("test", test_per_class, 2)):
+        rng = np.random.default_rng(seed)
+        labels = rng.permutation(np.repeat(np.arange(10), per_class))
+        images = [{"bytes": png(int(y), rng), "path": None} for y in labels]
+        frame = pd.DataFrame({"img": images, "label": labels})
+        frame.to_parquet(root / "plain_text" / f"{name}-00000-of-00001.parquet")
+    return root
+
+
+@pytest.fixture(scope="session")
+def cifar_dir(tmp_path_factory) -> Path:
+    return write_cifar(tmp_path_factory.mktemp("cifar10"))
 
 
 @pytest.fixture(autouse=True)

@@ -6,14 +6,12 @@ network or the shared data, and the cache lives in a temp dir.
 
 from __future__ import annotations
 
-import io
 import json
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 import torch
 from PIL import Image
@@ -32,34 +30,15 @@ from experiments.vision_trial import (
     train_vision,
 )
 from models.vision import build_model
+from tests.conftest import write_cifar
 
 ROOT = Path(__file__).resolve().parents[1]
-COLORS = np.array(
-    [[230, 25, 25], [25, 230, 25], [25, 25, 230], [230, 230, 25], [230, 25, 230],
-     [25, 230, 230], [240, 240, 240], [128, 128, 128], [230, 128, 25], [15, 15, 15]],
-    dtype=np.int16,
-)
 TRAIN_PER_CLASS, TEST_PER_CLASS = 40, 6
 TINY = dict(
     config_name="tiny_vit", model_type="vit", patch_size=8, hidden_size=32, num_hidden_layers=1,
     num_attention_heads=2, mlp_ratio=2.0, batch_size=16, epochs=1, lr=3e-3, weight_decay=0.0,
     label_smoothing=0.0, seed=0,
 )
-
-
-def png(label: int, rng: np.random.Generator) -> bytes:
-    pixels = np.clip(COLORS[label] + rng.integers(-20, 21, size=(32, 32, 3)), 0, 255).astype(np.uint8)
-    buffer = io.BytesIO()
-    Image.fromarray(pixels).save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
-def write_split(folder: Path, name: str, per_class: int, seed: int) -> None:
-    rng = np.random.default_rng(seed)
-    labels = rng.permutation(np.repeat(np.arange(10), per_class))
-    images = [{"bytes": png(int(y), rng), "path": None} for y in labels]
-    frame = pd.DataFrame({"img": images, "label": labels})
-    frame.to_parquet(folder / f"{name}-00000-of-00001.parquet")
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -73,11 +52,7 @@ def one_thread():
 
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("cifar10")
-    (root / "plain_text").mkdir()
-    write_split(root / "plain_text", "train", TRAIN_PER_CLASS, seed=1)
-    write_split(root / "plain_text", "test", TEST_PER_CLASS, seed=2)
-    return root
+    return write_cifar(tmp_path_factory.mktemp("cifar10"), TRAIN_PER_CLASS, TEST_PER_CLASS)
 
 
 @pytest.fixture(scope="module")

@@ -46,10 +46,18 @@ def mlflow_runs(db: Path) -> tuple[list, list]:
     return parents, children
 
 
-def test_search_ranks_tracks_and_keeps_the_best_checkpoint(tmp_path, env, imdb_dir):
-    cmd = search_cmd("search.imdb", tmp_path, imdb_dir, "--trials", "5", "--max-epochs", "3", "--name", "s1",
+@pytest.fixture(scope="module")
+def tiny_search(tmp_path_factory, imdb_dir) -> tuple[Path, subprocess.CompletedProcess, dict[str, str]]:
+    """One real 5-trial IMDB search, shared by the tests that inspect its results, store and exports."""
+    workdir = tmp_path_factory.mktemp("search")
+    env = {**os.environ, "TUNELAB_CACHE": str(workdir / "cache"), "PYTHONPATH": str(ROOT)}
+    cmd = search_cmd("search.imdb", workdir, imdb_dir, "--trials", "5", "--max-epochs", "3", "--name", "s1",
                      "--seed", "3")
-    done = run(cmd, tmp_path, env)
+    return workdir, run(cmd, workdir, env), env
+
+
+def test_search_ranks_tracks_and_keeps_the_best_checkpoint(tiny_search, imdb_dir, monkeypatch):
+    tmp_path, done, env = tiny_search
     assert done.returncode == 0, done.stderr[-3000:]
     summary = json.loads((tmp_path / "ray_results" / "s1" / "search_summary.json").read_text())
     assert summary["trials"] == 5 and summary["errored"] == 0
@@ -70,7 +78,7 @@ def test_search_ranks_tracks_and_keeps_the_best_checkpoint(tmp_path, env, imdb_d
         assert [a.path for a in client.list_artifacts(child.info.run_id)] == ["best_checkpoint"]
     assert parents[0].data.metrics["best_val_accuracy"] == pytest.approx(summary["best_val_accuracy"])
 
-    os.environ["TUNELAB_CACHE"] = env["TUNELAB_CACHE"]
+    monkeypatch.setenv("TUNELAB_CACHE", env["TUNELAB_CACHE"])
     data = imdb_data.load(str(imdb_dir))
     model, _, _ = load_checkpoint(summary["best_checkpoint"])
     recorded = json.loads((Path(summary["best_checkpoint"]) / "metrics.json").read_text())
@@ -78,6 +86,90 @@ def test_search_ranks_tracks_and_keeps_the_best_checkpoint(tmp_path, env, imdb_d
     assert evaluate_split(model, data.val, model.head.weight.device)["accuracy"] == pytest.approx(
         recorded["val_accuracy"]
     )
+
+
+@pytest.mark.mlflow_server
+def test_mlflow_server_serves_the_search(tiny_search):
+    """A real `mlflow server` on the store: parent, children and metric histories through the REST API."""
+    import socket
+    import urllib.request
+
+    tmp_path, done, env = tiny_search
+    assert done.returncode == 0
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server_env = {**env, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", f"sqlite:///{tmp_path / 'mlflow.db'}",
+         "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
+        env=server_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )
+    base = f"http://127.0.0.1:{port}/api/2.0/mlflow"
+
+    def call(path: str, body: dict | None = None) -> dict:
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(base + path, data=data, headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return json.loads(response.read())
+
+    try:
+        deadline = time.time() + 90
+        while True:
+            try:
+                experiment = call("/experiments/get-by-name?experiment_name=tunelab-imdb")["experiment"]
+                break
+            except OSError:
+                if time.time() > deadline or server.poll() is not None:
+                    raise
+                time.sleep(1)
+        runs = call("/runs/search", {"experiment_ids": [experiment["experiment_id"]], "max_results": 100})["runs"]
+        tags = [{t["key"]: t["value"] for t in r["data"].get("tags", [])} for r in runs]
+        parents = [r for r, t in zip(runs, tags, strict=True) if t.get("tunelab.kind") == "search"]
+        children = [r for r, t in zip(runs, tags, strict=True) if t.get("mlflow.parentRunId")]
+        assert len(parents) == 1 and len(children) == 5
+        for child in children:
+            run_id = child["info"]["run_id"]
+            history = call(f"/metrics/get-history?run_id={run_id}&metric_key=val_accuracy")["metrics"]
+            assert [m["step"] for m in history] == list(range(1, len(history) + 1))
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)  # the whole group: gunicorn/uvicorn workers included
+        server.wait(timeout=30)
+
+
+def test_summarize_exports_the_search_winner(tiny_search, imdb_dir):
+    from experiments import summarize
+
+    tmp_path, done, env = tiny_search
+    assert done.returncode == 0
+    out = tmp_path / "model_checkpoints"
+    os.environ["TUNELAB_CACHE"] = env["TUNELAB_CACHE"]
+    assert summarize.main(["--outputs", str(tmp_path / "none"), "--ray-results", str(tmp_path / "ray_results"),
+                           "--out", str(out), "--tasks", "imdb", "--imdb-data-dir", str(imdb_dir)]) == 0
+    folder = out / "assignment2-1-2"
+    best = json.loads((folder / "best.json").read_text())
+    assert best["name"] == "search_s1" and (folder / "search_s1" / "model.safetensors").is_file()
+    report = (folder / "report.md").read_text()
+    assert "## Searches" in report and "search_hyperparameters.png" in report
+    assert (folder / "search_hyperparameters.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_cifar_search_runs_on_the_same_engine(tmp_path, env, cifar_dir):
+    cmd = [sys.executable, "-m", "search.cifar", "--data-dir", str(cifar_dir), "--storage-path",
+           str(tmp_path / "ray_results"), "--tracking-uri", f"sqlite:///{tmp_path / 'mlflow.db'}", "--verbose", "0",
+           "--trials", "3", "--max-epochs", "1", "--model", "both", "--name", "c1"]
+    done = run(cmd, tmp_path, env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    summary = json.loads((tmp_path / "ray_results" / "c1" / "search_summary.json").read_text())
+    assert summary["trials"] == 3 and summary["errored"] == 0
+    from mlflow import MlflowClient
+
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("tunelab-cifar")
+    children = [r for r in client.search_runs([experiment.experiment_id]) if r.data.tags.get("tunelab.kind") == "trial"]
+    assert len(children) == 3
+    for child in children:
+        assert {"params", "macs_per_image", "img_per_s", "val_accuracy"} <= set(child.data.metrics)
 
 
 def test_a_failing_trial_is_marked_errored_and_the_search_goes_on(tmp_path, env, imdb_dir):
@@ -139,6 +231,7 @@ def test_interrupted_search_resumes_without_rerunning_or_duplicating(tmp_path, e
         (["--gpus-per-trial", "4"], "--gpus-per-trial 4"),
         (["--address", "ray://127.0.0.1:1"], "cannot reach the Ray cluster"),
         (["--data-dir", "/nonexistent/imdb"], "data dir not found"),
+        (["--resume", "--name", "never-ran"], "no search to resume"),
     ],
 )
 def test_bad_input_is_one_line_and_non_zero(tmp_path, env, imdb_dir, extra, message):

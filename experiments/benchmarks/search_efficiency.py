@@ -1,0 +1,128 @@
+"""Does the platform find a good model with less compute? Optuna + ASHA against random search without early
+stopping (and optionally the two mixed), same trials, epochs and seeds, on the real IMDB data.
+
+    python -m experiments.benchmarks.search_efficiency --data-dir ../shared/data/imdb --subset 2000 \\
+        --trials 8 --max-epochs 4 --seeds 0 1 --target 0.80
+
+Prints one table and the ratios against random + FIFO; writes `search_efficiency.csv`, `.md` and `.png`
+(best-so-far validation accuracy against cumulative trial-epochs) under `--out`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+from pathlib import Path
+from statistics import mean
+
+import torch
+
+from data_pipes import imdb as imdb_data
+from experiments.imdb_trial import evaluate_split, load_checkpoint
+from search import engine
+from search.imdb import WORKLOAD
+
+BASELINE = "random+fifo"
+
+
+def trajectory(summary: dict) -> list[float]:
+    """Best-so-far validation accuracy after each trial-epoch, in the order the epochs finished."""
+    epochs = []
+    for row in summary["rows"]:
+        path = Path(row["path"]) / "result.json"
+        if path.is_file():
+            epochs += [(r["timestamp"], r["val_accuracy"]) for r in map(json.loads, path.read_text().splitlines())]
+    best, curve = 0.0, []
+    for _, accuracy in sorted(epochs):
+        best = max(best, accuracy)
+        curve.append(best)
+    return curve
+
+
+def run_strategy(strategy: str, seed: int, args: argparse.Namespace, data) -> dict:
+    searcher, scheduler = strategy.split("+")
+    name = f"eff-{searcher}-{scheduler}-s{seed}"
+    engine.main(WORKLOAD, [
+        "--data-dir", args.data_dir, "--subset", str(args.subset), "--trials", str(args.trials),
+        "--max-epochs", str(args.max_epochs), "--searcher", searcher, "--scheduler", scheduler, "--seed", str(seed),
+        "--name", name, "--storage-path", str(args.out / "ray"), "--tracking-uri",
+        f"sqlite:///{(args.out / 'mlflow.db').resolve()}", "--verbose", "0",
+    ])
+    summary = json.loads((args.out / "ray" / name / "search_summary.json").read_text())
+    model, _, _ = load_checkpoint(summary["best_checkpoint"])
+    curve = trajectory(summary)
+    reached = next((i + 1 for i, best in enumerate(curve) if best >= args.target), None)
+    return {
+        "strategy": strategy, "seed": seed, "trial_epochs": summary["trial_epochs"],
+        "wall_min": summary["wall_seconds"] / 60, "best_val": summary["best_val_accuracy"],
+        "test_of_best": evaluate_split(model, data.test, torch.device("cpu"))["accuracy"],
+        "epochs_to_target": reached, "curve": curve,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--data-dir", required=True)
+    parser.add_argument("--subset", type=int, default=2000)
+    parser.add_argument("--trials", type=int, default=8)
+    parser.add_argument("--max-epochs", type=int, default=4)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
+    parser.add_argument("--target", type=float, default=0.80, help="validation accuracy to reach")
+    parser.add_argument("--strategies", nargs="+", default=["optuna+asha", BASELINE],
+                        help="searcher+scheduler pairs; add optuna+fifo random+asha to separate the effects")
+    parser.add_argument("--out", type=Path, default=Path("outputs/benchmarks"))
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    data = imdb_data.load(args.data_dir, subset=args.subset)
+    runs = [run_strategy(s, seed, args, data) for seed in args.seeds for s in args.strategies]
+
+    budget = min(r["trial_epochs"] for r in runs)  # equal compute: the smallest spend among all runs
+    lines = [f"subset {args.subset} reviews, {args.trials} trials, max {args.max_epochs} epochs, seeds {args.seeds}, "
+             f"target val {args.target}", "",
+             "| strategy | seed | trial-epochs | wall (min) | best val | test of best | epochs to target | "
+             f"best val at {budget} epochs |", "|---|---|---|---|---|---|---|---|"]
+    for r in runs:
+        r["best_at_budget"] = r["curve"][budget - 1] if len(r["curve"]) >= budget else r["best_val"]
+        lines.append(f"| {r['strategy']} | {r['seed']} | {r['trial_epochs']} | {r['wall_min']:.1f} "
+                     f"| {r['best_val']:.4f} | {r['test_of_best']:.4f} | {r['epochs_to_target'] or 'never'} "
+                     f"| {r['best_at_budget']:.4f} |")
+    lines.append("")
+    for strategy in args.strategies:
+        if strategy == BASELINE:
+            continue
+        pairs = [(r, b) for r in runs if r["strategy"] == strategy
+                 for b in runs if b["strategy"] == BASELINE and b["seed"] == r["seed"]]
+        spend = [r["trial_epochs"] / b["trial_epochs"] for r, b in pairs]
+        target = [r["epochs_to_target"] / b["epochs_to_target"] for r, b in pairs
+                  if r["epochs_to_target"] and b["epochs_to_target"]]
+        lines.append(f"- {strategy} vs {BASELINE}: total trial-epochs ratio {mean(spend):.2f} "
+                     f"(per seed {', '.join(f'{x:.2f}' for x in spend)}); epochs-to-target ratio "
+                     + (f"{mean(target):.2f} (per seed {', '.join(f'{x:.2f}' for x in target)})" if target
+                        else "n/a (target not reached by both)"))
+    table = "\n".join(lines)
+    print(table)
+    (args.out / "search_efficiency.md").write_text(table + "\n\n![search efficiency](search_efficiency.png)\n")
+    with open(args.out / "search_efficiency.csv", "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=[k for k in runs[0] if k != "curve"])
+        writer.writeheader()
+        writer.writerows({k: v for k, v in r.items() if k != "curve"} for r in runs)
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for r in runs:
+        ax.plot(range(1, len(r["curve"]) + 1), r["curve"], label=f"{r['strategy']} seed {r['seed']}")
+    ax.axhline(args.target, color="grey", linestyle=":", label="target")
+    ax.set(xlabel="cumulative trial-epochs", ylabel="best-so-far val accuracy", title="Search efficiency on IMDB")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(args.out / "search_efficiency.png", dpi=110)
+
+
+if __name__ == "__main__":
+    main()
