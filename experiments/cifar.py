@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import time
 from pathlib import Path
 
 from data_pipes import cifar10 as cifar_data
 from experiments.cli import command_line, machine_info, run_cli
 from experiments.config import ConfigError
-from experiments.reporting import LocalReporter
+from experiments.reporting import LocalReporter, save_run_record
 from experiments.training import pick_device
 from experiments.vision_config import DEFAULT_PRESET, REJECTED_PRESETS, VISION_PRESETS, resolve_vision_config
 from experiments.vision_trial import (
@@ -89,11 +88,7 @@ def main(argv: list[str] | None = None) -> int:
         "command": command_line("experiments.cifar"),
         "checkpoint": str(run_dir / "best"),
     }
-    (run_dir / "run.json").write_text(json.dumps(record, indent=1) + "\n")
-    print(
-        f"{config.config_name}: val_accuracy={record['val_accuracy']:.4f} (epoch {record['best_epoch']}) "
-        f"test_accuracy={record['test_accuracy']:.4f} in {wall / 60:.1f} min -> {run_dir / 'best'}"
-    )
+    save_run_record(run_dir, record)
     return 0
 
 

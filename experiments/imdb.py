@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import time
 from pathlib import Path
 
@@ -16,7 +15,7 @@ from data_pipes import imdb as imdb_data
 from experiments.cli import command_line, machine_info, run_cli
 from experiments.config import IMDB_PRESETS, resolve_imdb_config
 from experiments.imdb_trial import CheckpointError, evaluate_split, load_checkpoint, train_imdb
-from experiments.reporting import LocalReporter
+from experiments.reporting import LocalReporter, save_run_record
 from experiments.training import pick_device
 
 DEFAULT_OUTPUT = Path("outputs/imdb")
@@ -64,11 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         "command": command_line("experiments.imdb"),
         "checkpoint": str(run_dir / "best"),
     }
-    (run_dir / "run.json").write_text(json.dumps(record, indent=1) + "\n")
-    print(
-        f"{config.config_name}: val_accuracy={record['val_accuracy']:.4f} (epoch {record['best_epoch']}) "
-        f"test_accuracy={record['test_accuracy']:.4f} in {wall / 60:.1f} min -> {run_dir / 'best'}"
-    )
+    save_run_record(run_dir, record)
     return 0
 
 

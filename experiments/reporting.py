@@ -72,3 +72,13 @@ class LocalReporter:
 
     def resume_from(self) -> str | None:
         return None
+
+
+def save_run_record(run_dir: Path, record: dict) -> None:
+    """`run.json` beside the run's best checkpoint (what the summarizer reads), and the one-line result."""
+    (run_dir / "run.json").write_text(json.dumps(record, indent=1) + "\n")
+    name, minutes = record["config"]["config_name"], record["wall_seconds"] / 60
+    print(
+        f"{name}: val_accuracy={record['val_accuracy']:.4f} (epoch {record['best_epoch']}) "
+        f"test_accuracy={record['test_accuracy']:.4f} in {minutes:.1f} min -> {record['checkpoint']}"
+    )

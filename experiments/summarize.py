@@ -63,7 +63,8 @@ def entries_from_runs(runs_dir: Path, task: str) -> list[Entry]:
     for path in sorted(runs_dir.glob("*/run.json")):
         run = json.loads(path.read_text())
         entries.append(Entry(
-            task=task, name=run["config"]["config_name"], source="preset run", config=run["config"],
+            task=task, name=run["config"]["config_name"], config=run["config"],
+            source="one-config run" + (f" on {run['machine']['gpu']}" if run.get("machine", {}).get("gpu") else ""),
             val_accuracy=run["val_accuracy"], test_accuracy=run["test_accuracy"], epochs=run["epochs_run"],
             train_seconds=run["train_seconds"], params=run.get("params"), throughput=_throughput(run["history"]),
             history=run["history"], checkpoint=Path(run["checkpoint"]), machine=run.get("machine", {}),

@@ -13,6 +13,7 @@ import pytest
 import torch
 from torch import nn
 
+from experiments.benchmarks.window_attention import reduced_swin_layer
 from models.window_attention import (
     HeaderConcatMLP,
     IdentityMLP,
@@ -51,50 +52,6 @@ def assert_not_constant(out: torch.Tensor) -> None:
 # --------------------------------------------------------------------------------------------------------
 # transformers reference
 # --------------------------------------------------------------------------------------------------------
-
-
-def reduced_swin_layer(dim: int, heads: int, window: int, resolution: tuple[int, int]) -> nn.Module:
-    """transformers' SwinLayer reduced to its (shifted) window attention path.
-
-    Its forward returns x + attention(x) + mlp(...); with layernorm_before = Identity, relative position bias
-    zero and the MLP's last Linear zeroed, ``layer(x)[0] - x`` is exactly the attention module's output.
-    Handles the transformers 5.x layout (q_proj/.../o_proj, mlp.fc2) and the 4.x one (self.query/...,
-    output.dense).
-    """
-    from transformers import SwinConfig
-    from transformers.models.swin.modeling_swin import SwinLayer
-
-    config = SwinConfig(
-        embed_dim=dim,
-        depths=[1],
-        num_heads=[heads],
-        window_size=window,
-        drop_path_rate=0.0,
-        attention_probs_dropout_prob=0.0,
-        hidden_dropout_prob=0.0,
-        qkv_bias=True,
-    )
-    config._attn_implementation = "eager"  # what a bare layer falls back to anyway, minus the warning
-    layer = SwinLayer(config, dim=dim, input_resolution=resolution, num_heads=heads, shift_size=window // 2)
-    attn = layer.attention
-    if hasattr(attn, "q_proj"):  # transformers >= 5
-        projs = [attn.q_proj, attn.k_proj, attn.v_proj, attn.o_proj]
-        table = attn.relative_position_bias.relative_position_bias_table
-        last = layer.mlp.fc2
-    else:  # transformers 4.x
-        projs = [attn.self.query, attn.self.key, attn.self.value, attn.output.dense]
-        table = attn.self.relative_position_bias_table
-        last = layer.output.dense
-    with torch.no_grad():
-        for lin in projs:
-            nn.init.ones_(lin.weight)
-            nn.init.ones_(lin.bias)
-        table.zero_()
-        last.weight.zero_()
-        last.bias.zero_()
-    layer.layernorm_before = nn.Identity()
-    layer.projs = projs  # handy for copying random weights in
-    return layer.eval()
 
 
 def swin_attention(layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
