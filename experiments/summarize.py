@@ -46,6 +46,7 @@ class Entry:
     checkpoint: Path
     machine: dict[str, Any] = field(default_factory=dict)
     command: str = ""
+    test_accuracy_at_training: float | None = None  # as measured where it was trained, when that was elsewhere
 
     @property
     def family(self) -> str:
@@ -133,7 +134,8 @@ def export_entry(entry: Entry, target: Path, with_weights: bool) -> None:
         shutil.copy2(item, staging / item.name)
     metrics = {
         "name": entry.name, "task": entry.task, "source": entry.source, "val_accuracy": entry.val_accuracy,
-        "test_accuracy": entry.test_accuracy, "epochs": entry.epochs, "train_seconds": entry.train_seconds,
+        "test_accuracy": entry.test_accuracy, "test_accuracy_at_training": entry.test_accuracy_at_training,
+        "epochs": entry.epochs, "train_seconds": entry.train_seconds,
         "params": entry.params, "throughput_per_s": entry.throughput, "machine": entry.machine,
         "command": entry.command, "weights_included": with_weights, "history": entry.history,
     }
@@ -196,6 +198,7 @@ def main(argv: list[str] | None = None) -> int:
 
     args = parse_args(argv)
     started = time.perf_counter()
+    here = machine_info()
     wrote_any = False
     for task in args.tasks:
         searches = load_searches(args.ray_results, task)
@@ -205,14 +208,18 @@ def main(argv: list[str] | None = None) -> int:
             continue
         data_dir = args.imdb_data_dir if task == "imdb" else args.cifar_data_dir
         for entry in entries:
-            if entry.test_accuracy is None or entry.params is None:
-                if entry.test_accuracy is None and data_dir is None:
+            # a model trained on another device (bf16 there) is re-measured here, so evaluate reproduces it
+            elsewhere = entry.machine.get("gpu") != here.get("gpu") and entry.test_accuracy is not None
+            if entry.test_accuracy is None or (elsewhere and data_dir is not None):
+                if data_dir is None:
                     raise UsageError(f"{entry.name} has no test accuracy yet: pass --{task}-data-dir to evaluate it")
-                test_accuracy, entry.params = evaluate_entry(entry, data_dir)
-                entry.test_accuracy = entry.test_accuracy if entry.test_accuracy is not None else test_accuracy
+                measured, params = evaluate_entry(entry, data_dir)
+                if elsewhere:
+                    entry.test_accuracy_at_training = entry.test_accuracy
+                entry.test_accuracy, entry.params = measured, entry.params or params
         folder = args.out / TASKS[task]
         ranked = export_task(entries, folder, args.force, args.all_weights)
-        report.write_report(task, ranked, searches, folder, command_line("experiments.summarize"), machine_info(),
+        report.write_report(task, ranked, searches, folder, command_line("experiments.summarize"), here,
                             time.perf_counter() - started)
         print(f"{task}: exported {len(ranked)} models to {folder}, best {ranked[0].name} "
               f"(val {ranked[0].val_accuracy:.4f}, test {ranked[0].test_accuracy:.4f}); report {folder / 'report.md'}")
