@@ -84,7 +84,8 @@ def build_parser(workload: SearchWorkload) -> argparse.ArgumentParser:
     add = parser.add_argument
     add("--trials", type=int, default=d["trials"], help="number of trials to sample")
     add("--max-epochs", type=int, default=d["max_epochs"], help="epochs of a trial that is never stopped")
-    add("--grace-period", type=int, default=d["grace_period"], help="epochs every trial gets before ASHA may stop it")
+    add("--grace-period", type=int, default=None,
+        help=f"epochs every trial gets before ASHA may stop it (default {d['grace_period']}, at most --max-epochs)")
     add("--reduction-factor", type=int, default=d["reduction_factor"], help="ASHA keeps 1/this at each rung")
     add("--data-dir", default=None, help="local dataset copy in the hub layout (default: download from the hub)")
     add("--subset", type=int, default=d.get("subset"), help="use N training examples (quick runs)")
@@ -104,11 +105,14 @@ def build_parser(workload: SearchWorkload) -> argparse.ArgumentParser:
     add("--dry-run", action="store_true", help="print space, scheduler, resources and sample configs; train nothing")
     add("--dry-run-samples", type=int, default=5, help="configurations drawn from the space by --dry-run")
     workload.add_arguments(parser)
+    parser.set_defaults(default_grace_period=d["grace_period"])
     return parser
 
 
 def check_args(args: argparse.Namespace) -> None:
     """Bad input is refused here, before anything is started or written."""
+    if args.grace_period is None:
+        args.grace_period = min(args.default_grace_period, max(args.max_epochs, 1))
     if args.trials < 1:
         raise UsageError(f"--trials must be at least 1, got {args.trials}")
     if args.max_epochs < 1:
