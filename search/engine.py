@@ -19,7 +19,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from experiments.cli import UsageError
+from experiments.cli import UsageError, machine_info
 from search.spaces import SearchSpace
 
 TrialFn = Callable[[dict[str, Any], Any, Any], dict[str, Any]]
@@ -66,9 +66,13 @@ def run_trial(
     search_name: str = "search",
 ) -> None:
     """The Tune trainable: a plain trial function behind a Tune reporter, one torch thread per CPU."""
+    import logging
+
     import torch
     from ray import tune
 
+    for noisy in ("ray.train", "ray.tune"):  # one "Checkpoint successfully created" line per epoch and trial
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     torch.set_num_threads(max(1, threads))
     trial_config = to_config(config)
     trial_config["config_name"] = f"{search_name}-{tune.get_context().get_trial_id()}"
@@ -184,7 +188,10 @@ def resolve_name(workload: SearchWorkload, args: argparse.Namespace, root: str) 
 
 def make_searcher(workload: SearchWorkload, space: SearchSpace, args: argparse.Namespace):
     if args.searcher == "optuna":
+        import optuna
         from ray.tune.search.optuna import OptunaSearch
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)  # no "A new study created in memory" line
 
         return OptunaSearch(space=space.define_by_run, metric=workload.metric, mode=workload.mode, seed=args.seed), None
     from ray.tune.search.basic_variant import BasicVariantGenerator
@@ -400,12 +407,14 @@ def finish(workload, args, results, name, experiment_path, tracker, wall) -> int
         "best_trial": finished[0]["trial_id"] if finished else None,
         "best_checkpoint": best_checkpoint,
         "tracking_uri": tracker.tracking_uri,
+        "command": tracker.search_params["command"],
+        "machine": machine_info(),
     }
     if "://" not in experiment_path:
         path = Path(experiment_path) / "search_summary.json"
         path.write_text(json.dumps({**summary, "rows": rows}, indent=1, default=str) + "\n")
     tracker.finish_search(
-        {k: v for k, v in summary.items() if k != "tracking_uri"}, table, {r["trial_id"] for r in rows}
+        {k: v for k, v in summary.items() if k not in ("tracking_uri", "machine")}, table, {r["trial_id"] for r in rows}
     )
     print("\n" + table)
     for row in rows:
@@ -419,5 +428,6 @@ def finish(workload, args, results, name, experiment_path, tracker, wall) -> int
     if best_checkpoint:
         print(f"best {workload.metric} {summary[f'best_{workload.metric}']:.4f} — checkpoint: {best_checkpoint}")
     print(f"compare in MLflow: mlflow ui --backend-store-uri {tracker.tracking_uri}   (experiment {args.experiment})")
-    print(f"export the winner: {workload.export_command}")
+    data_flag = f" --{workload.name}-data-dir {shlex.quote(args.data_dir)}" if args.data_dir else ""
+    print(f"export the winner: {workload.export_command}{data_flag}")
     return 0 if finished else 1
