@@ -231,8 +231,8 @@ def mix(
 
 def normalize(x: torch.Tensor, mean: Sequence[float], std: Sequence[float], image_size: int) -> torch.Tensor:
     """Per-channel (x − mean) / std, then a bilinear resize when the model wants another size."""
-    mean_t = torch.as_tensor(np.asarray(mean, dtype=np.float32), device=x.device).view(1, -1, 1, 1)
-    std_t = torch.as_tensor(np.asarray(std, dtype=np.float32), device=x.device).view(1, -1, 1, 1)
+    mean_t = torch.tensor(np.array(mean, dtype=np.float32), device=x.device).view(1, -1, 1, 1)  # copies:
+    std_t = torch.tensor(np.array(std, dtype=np.float32), device=x.device).view(1, -1, 1, 1)  # Ray's are read-only
     x = (x - mean_t) / std_t
     if x.shape[-1] != image_size or x.shape[-2] != image_size:
         x = F.interpolate(x, size=(image_size, image_size), mode="bilinear", align_corners=False)

@@ -115,7 +115,7 @@ def evaluate_split(
             x = model_input(images[start : start + EVAL_BATCH], device, image_size)
             if cuda:
                 x = x.contiguous(memory_format=torch.channels_last)
-            y = torch.from_numpy(np.asarray(labels[start : start + EVAL_BATCH], dtype=np.int64)).to(device)
+            y = torch.from_numpy(labels[start : start + EVAL_BATCH].astype(np.int64)).to(device)
             out = logits(model, x)
             loss_sum += F.cross_entropy(out, y, reduction="sum").item()
             predictions.append(out.argmax(-1).cpu().numpy())
