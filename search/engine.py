@@ -221,7 +221,9 @@ def trial_id_of(result) -> str:
     return name.removeprefix(f"{run_trial.__name__}_").split("_")[0]
 
 
-def rank_results(results, workload: SearchWorkload, max_epochs: int) -> list[dict[str, Any]]:
+def rank_results(
+    results, workload: SearchWorkload, max_epochs: int, to_config: Callable[[dict[str, Any]], dict[str, Any]]
+) -> list[dict[str, Any]]:
     """One row per trial: its searched params, best metric, epochs run and how it ended."""
     rows = []
     for result in results:
@@ -232,8 +234,7 @@ def rank_results(results, workload: SearchWorkload, max_epochs: int) -> list[dic
             status = "ERROR"
         else:
             status = "COMPLETED" if epochs >= max_epochs else "STOPPED_EARLY"
-        config = dict(result.config or {})
-        config.update(config.pop("sampled", {}) or {})
+        config = to_config(dict(result.config or {}))  # the fields the trial trained with
         rows.append({
             "trial_id": trial_id_of(result),
             "status": status,
@@ -299,6 +300,7 @@ def main(workload: SearchWorkload, argv: list[str] | None = None) -> int:
     tracker = MlflowSearchTracker(
         tracking_uri, args.experiment, name, search_params(workload, space, args, concurrency),
         trial_params=workload.fixed_params(data, args), max_epochs=args.max_epochs, metric=workload.metric,
+        resolve=space.to_config,
     )
     started = time.perf_counter()
     if resuming:
@@ -383,7 +385,7 @@ def search_params(
 
 def finish(workload, args, results, name, experiment_path, tracker, wall) -> int:
     """Ranked table, best checkpoint, summary file and MLflow parent update; tells the user what next."""
-    rows = rank_results(results, workload, args.max_epochs)
+    rows = rank_results(results, workload, args.max_epochs, tracker.resolve)
     table = format_table(rows, workload.metric)
     best_checkpoint = None
     finished = [r for r in rows if r[f"best_{workload.metric}"] is not None]

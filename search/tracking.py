@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +52,7 @@ class MlflowSearchTracker(Callback):
         trial_params: dict[str, Any],
         max_epochs: int,
         metric: str = "val_accuracy",
+        resolve: Callable[[dict[str, Any]], dict[str, Any]] = dict,
     ) -> None:
         self.tracking_uri = tracking_uri
         self.experiment = experiment
@@ -59,6 +61,7 @@ class MlflowSearchTracker(Callback):
         self.trial_params = trial_params  # fixed settings every child records (tokenizer, max length…)
         self.max_epochs = max_epochs
         self.metric = metric
+        self.resolve = resolve  # sampler output → the config fields a trial trains with
         self._client = None
         self.parent_run_id: str | None = None
         self._children: dict[str, str] = {}
@@ -128,7 +131,7 @@ class MlflowSearchTracker(Callback):
                 tags={**tags, PARENT_TAG: parent, "tunelab.kind": "trial"},
             )
             run_id = run.info.run_id
-            self.client.log_batch(run_id, params=_param_list({**self.trial_params, **trial.config}))
+            self.client.log_batch(run_id, params=_param_list({**self.trial_params, **self.resolve(trial.config)}))
         else:
             self.client.update_run(run_id, status="RUNNING")
         self._children[trial.trial_id] = run_id

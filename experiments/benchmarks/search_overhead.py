@@ -52,9 +52,9 @@ def main() -> None:
         ])
         search_wall = time.perf_counter() - started
         summary = json.loads((Path(work) / "ray" / "overhead" / "search_summary.json").read_text())
+        trial_dir = Path(summary["rows"][0]["path"])
+        results = [json.loads(line) for line in (trial_dir / "result.json").read_text().splitlines()]
         after = direct()
-    trial_dir = Path(summary["rows"][0]["path"])
-    results = [json.loads(line) for line in (trial_dir / "result.json").read_text().splitlines()]
     in_tune = statistics.mean(r["seq_per_s"] for r in results)
     trial_time = results[-1]["time_total_s"]
     baseline = (before + after) / 2
