@@ -82,8 +82,10 @@ def comparison(task: str, ranked: list) -> list[str]:
                 "float32 by the same evaluation `experiments.evaluate` runs."
             )
     if task == "imdb":
-        bi = [e for e in ranked if e.config.get("is_bidirectional")]
-        uni = [e for e in ranked if not e.config.get("is_bidirectional")]
+        # compare like with like: the one-config runs train on the full split, searches may use a subset
+        pool = [e for e in ranked if e.source.startswith("one-config")] or ranked
+        bi = [e for e in pool if e.config.get("is_bidirectional")]
+        uni = [e for e in pool if not e.config.get("is_bidirectional")]
         if bi and uni:
             rate = [e.throughput for e in bi if e.throughput], [e.throughput for e in uni if e.throughput]
             cost = f", at {mean(rate[0]) / mean(rate[1]):.2f}× the training throughput" if all(rate) else ""
@@ -92,7 +94,7 @@ def comparison(task: str, ranked: list) -> list[str]:
                 f"{mean(e.test_accuracy for e in uni):.2%} for one direction ({len(bi)} vs {len(uni)} models){cost}."
             )
         by_depth = {}
-        for e in ranked:
+        for e in pool:
             by_depth.setdefault(e.config.get("num_layers"), []).append(e.test_accuracy)
         if len(by_depth) > 1:
             parts = [f"{d} layer{'s' if d != 1 else ''}: {mean(v):.2%}" for d, v in sorted(by_depth.items())]
