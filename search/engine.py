@@ -23,6 +23,8 @@ from experiments.cli import UsageError, machine_info
 from search.spaces import SearchSpace
 
 TrialFn = Callable[[dict[str, Any], Any, Any], dict[str, Any]]
+SEARCH_SETTINGS = ("trials", "max_epochs", "grace_period", "reduction_factor", "searcher", "scheduler", "seed",
+                   "subset", "model", "cpus_per_trial", "gpus_per_trial")
 
 
 @dataclass
@@ -271,9 +273,8 @@ def _short(value: Any) -> str:
 def main(workload: SearchWorkload, argv: list[str] | None = None) -> int:
     args = build_parser(workload).parse_args(argv)
     check_args(args)
-    space = workload.space(args)
     if args.dry_run:
-        return dry_run(workload, space, args)
+        return dry_run(workload, workload.space(args), args)
     from ray import tune
 
     from search.tracking import MlflowSearchTracker, default_tracking_uri
@@ -284,6 +285,13 @@ def main(workload: SearchWorkload, argv: list[str] | None = None) -> int:
     resuming = tune.Tuner.can_restore(experiment_path)
     if args.resume and not resuming:
         raise UsageError(f"--resume: no search to resume at {experiment_path}")
+    settings_file = None if "://" in experiment_path else Path(experiment_path) / "search_args.json"
+    if resuming and settings_file is not None and settings_file.is_file():
+        saved = json.loads(settings_file.read_text())  # a resumed search keeps the settings it started with
+        for key in SEARCH_SETTINGS:
+            if key in saved:
+                setattr(args, key, saved[key])
+    space = workload.space(args)
     data = workload.load_data(args)  # once, in the driver; trials get it through the object store
     resources = start_ray(args)
     tracking_uri = args.tracking_uri or default_tracking_uri()
@@ -303,6 +311,9 @@ def main(workload: SearchWorkload, argv: list[str] | None = None) -> int:
         resolve=space.to_config,
     )
     started = time.perf_counter()
+    if not resuming and settings_file is not None:
+        settings_file.parent.mkdir(parents=True, exist_ok=True)
+        settings_file.write_text(json.dumps({k: getattr(args, k, None) for k in SEARCH_SETTINGS}, indent=1) + "\n")
     if resuming:
         print(f"resuming search {name} from {experiment_path}", flush=True)
         tuner = tune.Tuner.restore(experiment_path, trainable=trainable, resume_errored=True)
@@ -394,6 +405,9 @@ def finish(workload, args, results, name, experiment_path, tracker, wall) -> int
         checkpoint = best.get_best_checkpoint(workload.metric, workload.mode)
         best_checkpoint = checkpoint.path if checkpoint is not None else None
     counts = {s: sum(r["status"] == s for r in rows) for s in ("COMPLETED", "STOPPED_EARLY", "ERROR")}
+    previous = Path(experiment_path) / "search_summary.json"
+    if "://" not in experiment_path and previous.is_file():  # finished before: count its time too
+        wall += json.loads(previous.read_text())["wall_seconds"]
     summary = {
         "search": name,
         "workload": workload.name,
