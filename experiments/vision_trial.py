@@ -7,8 +7,6 @@ work on it as they are, with the same normalisation as training.
 
 from __future__ import annotations
 
-import dataclasses
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +35,6 @@ from models.vision import build_model, logits
 CONFIG_FILE = "experiment_config.json"
 HF_FILES = ("config.json", "model.safetensors", "preprocessor_config.json")
 EVAL_BATCH = 512
-FIT_WARMUP = 0.1  # build_schedule's default, used while Workload has no warmup_fraction
 
 
 def _quiet_transformers() -> None:
@@ -165,12 +162,6 @@ def train_vision(
         result = evaluate_split(model, data.val.images, data.val.labels, device, config.image_size)
         return {"val_loss": result["loss"], "val_accuracy": result["accuracy"]}
 
-    schedule: dict[str, Any] = {}
-    if "warmup_fraction" in {f.name for f in dataclasses.fields(Workload)}:
-        schedule["warmup_fraction"] = config.warmup_fraction
-    elif config.warmup_fraction != FIT_WARMUP:
-        warnings.warn(f"experiments.training.fit has a fixed {FIT_WARMUP:.0%} warm-up; "
-                      f"warmup_fraction={config.warmup_fraction} is not applied", stacklevel=2)
     work = Workload(
         model=model,
         epochs=config.epochs,
@@ -184,7 +175,7 @@ def train_vision(
         lr_schedule="cosine",
         grad_clip=config.grad_clip,
         unit="img",
-        **schedule,
+        warmup_fraction=config.warmup_fraction,
     )
     summary = fit(work, reporter, device)
     summary["params"] = sum(p.numel() for p in model.parameters())
