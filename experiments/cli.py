@@ -12,8 +12,9 @@ import torch
 
 from data_pipes.common import DataSourceError
 from experiments.config import ConfigError
+from models.vision import InvalidModelConfig
 
-USER_ERRORS: tuple[type[BaseException], ...] = (DataSourceError, ConfigError, FileNotFoundError, ValueError)
+USER_ERRORS: tuple[type[BaseException], ...] = (DataSourceError, ConfigError, InvalidModelConfig)
 
 
 class UsageError(RuntimeError):

@@ -7,6 +7,7 @@ CIFAR-10 also prints the confusion matrix. It reproduces the number the export r
 from __future__ import annotations
 
 import argparse
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -27,24 +28,34 @@ def detect_task(folder: Path) -> str:
     raise CheckpointError(f"{folder} is not a tunelab checkpoint (no tokenizer.json or preprocessor_config.json)")
 
 
+@functools.lru_cache(maxsize=2)
+def load_task_data(task: str, data_dir: str | None):
+    """Each dataset once per process, however many checkpoints the summarizer evaluates."""
+    if task == "imdb":
+        from data_pipes import imdb as imdb_data
+
+        return imdb_data.load(data_dir)
+    from data_pipes import cifar10
+
+    return cifar10.load(data_dir)
+
+
 def evaluate_checkpoint(folder: str | Path, data_dir: str | None) -> dict[str, Any]:
     """{'task', 'test_accuracy', 'params', 'confusion' (CIFAR-10 only)} for a checkpoint folder."""
     folder = Path(folder)
     task = detect_task(folder)
     device = pick_device()
     if task == "imdb":
-        from data_pipes import imdb as imdb_data
         from experiments.imdb_trial import evaluate_split, load_checkpoint
 
         model, _, _ = load_checkpoint(folder, device)
-        result = evaluate_split(model, imdb_data.load(data_dir).test, device)
+        result = evaluate_split(model, load_task_data(task, data_dir).test, device)
         confusion = None
     else:
-        from data_pipes import cifar10
         from experiments.vision_trial import confusion_matrix, evaluate_split, load_checkpoint
 
         model, config = load_checkpoint(folder, device)
-        data = cifar10.load(data_dir)
+        data = load_task_data(task, data_dir)
         result = evaluate_split(model, data.test.images, data.test.labels, device, config.image_size)
         confusion = confusion_matrix(result["predictions"], data.test.labels, len(data.class_names))
     return {

@@ -123,8 +123,7 @@ def comparison(task: str, ranked: list) -> list[str]:
             if vit and swin and vit.params and swin.params:
                 text.append(
                     f"Per million parameters, Swin reached {swin.test_accuracy / (swin.params / 1e6):.1%} and ViT "
-                    f"{vit.test_accuracy / (vit.params / 1e6):.1%} test accuracy: Swin's local windows and patch "
-                    "merging build in the locality small images need; ViT's global attention must learn it from data."
+                    f"{vit.test_accuracy / (vit.params / 1e6):.1%} test accuracy."
                 )
     return text
 
@@ -229,7 +228,7 @@ def search_section(searches: list[dict[str, Any]]) -> list[str]:
 
 
 def write_report(task: str, ranked: list, searches: list[dict[str, Any]], folder: Path, command: str,
-                 machine: dict[str, Any], wall_seconds: float, benchmarks: Path = Path("outputs/benchmarks")) -> Path:
+                 machine: dict[str, Any], wall_seconds: float, benchmarks: Path) -> Path:
     plots = []
     plot_learning_curves(ranked, folder / "learning_curves.png")
     plots.append(("Learning curves", "learning_curves.png"))

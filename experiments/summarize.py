@@ -220,7 +220,7 @@ def main(argv: list[str] | None = None) -> int:
         folder = args.out / TASKS[task]
         ranked = export_task(entries, folder, args.force, args.all_weights)
         report.write_report(task, ranked, searches, folder, command_line("experiments.summarize"), here,
-                            time.perf_counter() - started)
+                            time.perf_counter() - started, benchmarks=args.outputs / "benchmarks")
         print(f"{task}: exported {len(ranked)} models to {folder}, best {ranked[0].name} "
               f"(val {ranked[0].val_accuracy:.4f}, test {ranked[0].test_accuracy:.4f}); report {folder / 'report.md'}")
         wrote_any = True

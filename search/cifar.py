@@ -19,7 +19,6 @@ from search.spaces import Param, SearchSpace
 
 SWIN = ("swin",)
 VIT = ("vit",)
-LIST_FIELDS = ("depths", "num_heads")
 
 
 def cifar_space(model: str, max_epochs: int, seed: int) -> SearchSpace:
@@ -50,15 +49,6 @@ def cifar_space(model: str, max_epochs: int, seed: int) -> SearchSpace:
     )
 
 
-def to_vision_config(config: dict[str, Any]) -> VisionConfig:
-    """Space sample → VisionConfig ("2-4-8" strings back to lists; a family's own patch size wins)."""
-    values = dict(config)
-    for key in LIST_FIELDS:
-        if isinstance(values.get(key), str):
-            values[key] = [int(v) for v in values[key].split("-")]
-    return VisionConfig.from_dict(values)
-
-
 class SizeReporter:
     """Adds the model's params and MACs to every report, so MLflow compares ViT and Swin on cost too."""
 
@@ -73,14 +63,14 @@ class SizeReporter:
 
 
 def trial(config: dict[str, Any], data: cifar10.CifarData, reporter) -> dict[str, Any]:
-    vision = to_vision_config(config)
+    vision = VisionConfig.from_dict(config)  # takes "2-4-8" depth/head strings
     info = describe(vision.model_params())
     size = {"params": float(info["params"]), "macs_per_image": float(info["macs_per_image"])}
     return train_vision(vision, data, SizeReporter(reporter, size) if reporter is not None else None)
 
 
 def describe_config(config: dict[str, Any], args: argparse.Namespace) -> str:
-    vision = to_vision_config(config)
+    vision = VisionConfig.from_dict(config)  # takes "2-4-8" depth/head strings
     info = describe(vision.model_params(), batch_size=vision.batch_size)
     line = f"{vision.model_type}: {format_description(info)}"
     if args.max_memory is not None and info["activation_bytes"] > args.max_memory * 1e9:

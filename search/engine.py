@@ -166,6 +166,14 @@ def start_ray(args: argparse.Namespace) -> dict[str, float]:
     return resources
 
 
+def plan_concurrency(args: argparse.Namespace, cpus: float, gpus: float) -> int:
+    """Trials at once: --concurrency, or as many as the CPUs (and GPUs, if asked for) can hold."""
+    parallel = args.concurrency or max(1, int(cpus // args.cpus_per_trial))
+    if args.gpus_per_trial > 0:
+        parallel = min(parallel, max(1, int(gpus // args.gpus_per_trial)))
+    return parallel
+
+
 def storage_root(args: argparse.Namespace) -> str:
     if args.storage_path is None:
         return str(Path("ray_results").resolve())
@@ -295,9 +303,7 @@ def main(workload: SearchWorkload, argv: list[str] | None = None) -> int:
     data = workload.load_data(args)  # once, in the driver; trials get it through the object store
     resources = start_ray(args)
     tracking_uri = args.tracking_uri or default_tracking_uri()
-    concurrency = args.concurrency or max(1, int(resources.get("CPU", 1) // args.cpus_per_trial))
-    if args.gpus_per_trial > 0:
-        concurrency = min(concurrency, max(1, int(resources.get("GPU", 0) // args.gpus_per_trial)))
+    concurrency = plan_concurrency(args, resources.get("CPU", 1), resources.get("GPU", 0))
     trainable = tune.with_resources(
         tune.with_parameters(
             run_trial, data=data, trial_fn=workload.trial_fn, to_config=space.to_config,
@@ -350,9 +356,7 @@ def dry_run(workload: SearchWorkload, space: SearchSpace, args: argparse.Namespa
 
     cpus = os.cpu_count() or 1
     gpus = torch.cuda.device_count()
-    parallel = args.concurrency or max(1, int(cpus // args.cpus_per_trial))
-    if args.gpus_per_trial > 0:
-        parallel = min(parallel, max(1, int(gpus // args.gpus_per_trial)))
+    parallel = plan_concurrency(args, cpus, gpus)
     where = f"cluster at {args.address}" if args.address else f"this machine ({cpus} CPUs, {gpus} GPUs)"
     scheduler = (
         f"ASHA on {workload.metric} ({workload.mode}): max_t={args.max_epochs} epochs, grace period "
