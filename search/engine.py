@@ -23,8 +23,8 @@ from experiments.cli import UsageError, machine_info
 from search.spaces import SearchSpace
 
 TrialFn = Callable[[dict[str, Any], Any, Any], dict[str, Any]]
-SEARCH_SETTINGS = ("trials", "max_epochs", "grace_period", "reduction_factor", "searcher", "scheduler", "seed",
-                   "subset", "model", "cpus_per_trial", "gpus_per_trial")
+SEARCH_SETTINGS = ("trials", "max_epochs", "grace_period", "reduction_factor", "searcher", "startup_trials",
+                   "scheduler", "seed", "subset", "model", "cpus_per_trial", "gpus_per_trial")
 
 
 @dataclass
@@ -106,6 +106,8 @@ def build_parser(workload: SearchWorkload) -> argparse.ArgumentParser:
     add("--seed", type=int, default=0, help="seed of the sampler and of every trial")
     add("--resume", action="store_true", help="continue an interrupted search (--name, or the latest one)")
     add("--searcher", choices=("optuna", "random"), default="optuna", help="Optuna TPE or Tune's random sampler")
+    add("--startup-trials", type=int, default=None,
+        help="random trials before Optuna's TPE starts modelling (default: trials/4, clipped to 4..10)")
     add("--scheduler", choices=("asha", "fifo"), default="asha", help="ASHA early stopping or run every trial out")
     add("--verbose", type=int, default=1, choices=(0, 1, 2), help="Tune's console output (0 quiet, 1 table)")
     add("--dry-run", action="store_true", help="print space, scheduler, resources and sample configs; train nothing")
@@ -121,6 +123,10 @@ def check_args(args: argparse.Namespace) -> None:
         args.grace_period = min(args.default_grace_period, max(args.max_epochs, 1))
     if args.trials < 1:
         raise UsageError(f"--trials must be at least 1, got {args.trials}")
+    if args.startup_trials is None:  # Optuna's own 10 would leave a 16-trial search only 6 guided trials
+        args.startup_trials = min(10, max(4, args.trials // 4))
+    if args.startup_trials < 1:
+        raise UsageError(f"--startup-trials must be at least 1, got {args.startup_trials}")
     if args.max_epochs < 1:
         raise UsageError(f"--max-epochs must be at least 1, got {args.max_epochs}")
     if not 1 <= args.grace_period <= args.max_epochs:
@@ -203,7 +209,9 @@ def make_searcher(workload: SearchWorkload, space: SearchSpace, args: argparse.N
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)  # no "A new study created in memory" line
 
-        return OptunaSearch(space=space.define_by_run, metric=workload.metric, mode=workload.mode, seed=args.seed), None
+        sampler = optuna.samplers.TPESampler(seed=args.seed, n_startup_trials=args.startup_trials)
+        searcher = OptunaSearch(space=space.define_by_run, metric=workload.metric, mode=workload.mode, sampler=sampler)
+        return searcher, None
     from ray.tune.search.basic_variant import BasicVariantGenerator
 
     return BasicVariantGenerator(random_state=args.seed), space.random_param_space(args.seed)
@@ -363,7 +371,8 @@ def dry_run(workload: SearchWorkload, space: SearchSpace, args: argparse.Namespa
         f"{args.grace_period}, reduction factor {args.reduction_factor}"
         if args.scheduler == "asha" else f"FIFO: every trial runs {args.max_epochs} epochs"
     )
-    print(f"search space ({args.searcher} sampler, seed {args.seed}):\n{space.describe()}\n")
+    sampler = f"optuna TPE after {args.startup_trials} random trials" if args.searcher == "optuna" else "random"
+    print(f"search space ({sampler}, seed {args.seed}):\n{space.describe()}\n")
     print(f"scheduler: {scheduler}")
     print(f"resources: {args.trials} trials, {parallel} in parallel on {where}; per trial "
           f"{args.cpus_per_trial:g} CPU(s) / {args.gpus_per_trial:g} GPU(s)\n")
@@ -390,7 +399,8 @@ def search_params(
     """What the parent MLflow run records about the search itself."""
     return {
         "workload": workload.name, "trials": args.trials, "max_epochs": args.max_epochs,
-        "searcher": args.searcher, "scheduler": args.scheduler, "grace_period": args.grace_period,
+        "searcher": args.searcher, "startup_trials": args.startup_trials if args.searcher == "optuna" else None,
+        "scheduler": args.scheduler, "grace_period": args.grace_period,
         "reduction_factor": args.reduction_factor, "concurrency": concurrency,
         "cpus_per_trial": args.cpus_per_trial, "gpus_per_trial": args.gpus_per_trial,
         "seed": args.seed, "subset": args.subset, "space": space.describe(),

@@ -228,6 +228,7 @@ def test_interrupted_search_resumes_without_rerunning_or_duplicating(tmp_path, e
     ("extra", "message"),
     [
         (["--trials", "0"], "--trials must be at least 1"),
+        (["--startup-trials", "0"], "--startup-trials must be at least 1"),
         (["--gpus-per-trial", "4"], "--gpus-per-trial 4"),
         (["--address", "ray://127.0.0.1:1"], "cannot reach the Ray cluster"),
         (["--data-dir", "/nonexistent/imdb"], "data dir not found"),
@@ -239,3 +240,25 @@ def test_bad_input_is_one_line_and_non_zero(tmp_path, env, imdb_dir, extra, mess
     assert done.returncode == 2
     assert message in done.stderr and "Traceback" not in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.slow
+def test_search_efficiency_benchmark_runs_and_never_mixes_in_old_searches(tmp_path, env, imdb_dir):
+    out = tmp_path / "bench"
+    cmd = [sys.executable, "-m", "experiments.benchmarks.search_efficiency", "--data-dir", str(imdb_dir),
+           "--subset", "120", "--trials", "2", "--max-epochs", "2", "--seeds", "0", "--target", "0.5",
+           "--out", str(out)]
+    done = run(cmd, tmp_path, env, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "optuna+asha vs random+fifo: total trial-epochs ratio" in done.stdout
+    rows = (out / "search_efficiency.csv").read_text().splitlines()
+    assert len(rows) == 3 and rows[0].startswith("strategy,seed,trial_epochs")
+    assert (out / "search_efficiency.png").stat().st_size > 0 and (out / "search_efficiency.md").is_file()
+    fifo = json.loads((out / "ray" / "eff-random-fifo-s0" / "search_summary.json").read_text())
+    assert fifo["trial_epochs"] == 4 and fifo["completed"] == 2  # FIFO runs every trial to --max-epochs
+
+    again = run(cmd, tmp_path, env, timeout=120)  # same folder, other settings would silently resume old searches
+    assert again.returncode == 2 and "exists from an earlier run" in again.stderr and "Traceback" not in again.stderr
+    resumed = run([*cmd, "--resume"], tmp_path, env, timeout=300)  # finished searches are read back, not re-run
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert (out / "search_efficiency.csv").read_text().splitlines() == rows

@@ -19,6 +19,7 @@ from statistics import mean
 import torch
 
 from data_pipes import imdb as imdb_data
+from experiments.cli import UsageError, run_cli
 from experiments.imdb_trial import evaluate_split, load_checkpoint
 from search import engine
 from search.imdb import WORKLOAD
@@ -40,16 +41,24 @@ def trajectory(summary: dict) -> list[float]:
     return curve
 
 
-def run_strategy(strategy: str, seed: int, args: argparse.Namespace, data) -> dict:
+def search_name(strategy: str, seed: int) -> str:
     searcher, scheduler = strategy.split("+")
-    name = f"eff-{searcher}-{scheduler}-s{seed}"
-    engine.main(WORKLOAD, [
-        "--data-dir", args.data_dir, "--subset", str(args.subset), "--trials", str(args.trials),
-        "--max-epochs", str(args.max_epochs), "--searcher", searcher, "--scheduler", scheduler, "--seed", str(seed),
-        "--name", name, "--storage-path", str(args.out / "ray"), "--tracking-uri",
-        f"sqlite:///{(args.out / 'mlflow.db').resolve()}", "--verbose", "0",
-    ])
-    summary = json.loads((args.out / "ray" / name / "search_summary.json").read_text())
+    return f"eff-{searcher}-{scheduler}-s{seed}"
+
+
+def run_strategy(strategy: str, seed: int, args: argparse.Namespace, data) -> dict:
+    """One search through the engine; with --resume a finished one is read back, an interrupted one resumed."""
+    searcher, scheduler = strategy.split("+")
+    name = search_name(strategy, seed)
+    summary_file = args.out / "ray" / name / "search_summary.json"
+    if not summary_file.is_file():
+        engine.main(WORKLOAD, [
+            "--data-dir", args.data_dir, "--subset", str(args.subset), "--trials", str(args.trials),
+            "--max-epochs", str(args.max_epochs), "--searcher", searcher, "--scheduler", scheduler,
+            "--seed", str(seed), "--name", name, "--storage-path", str(args.out / "ray"), "--tracking-uri",
+            f"sqlite:///{(args.out / 'mlflow.db').resolve()}", "--verbose", "0",
+        ])
+    summary = json.loads(summary_file.read_text())
     model, _, _ = load_checkpoint(summary["best_checkpoint"])
     curve = trajectory(summary)
     reached = next((i + 1 for i, best in enumerate(curve) if best >= args.target), None)
@@ -61,7 +70,7 @@ def run_strategy(strategy: str, seed: int, args: argparse.Namespace, data) -> di
     }
 
 
-def main() -> None:
+def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data-dir", required=True)
     parser.add_argument("--subset", type=int, default=2000)
@@ -72,7 +81,16 @@ def main() -> None:
     parser.add_argument("--strategies", nargs="+", default=["optuna+asha", BASELINE],
                         help="searcher+scheduler pairs; add optuna+fifo random+asha to separate the effects")
     parser.add_argument("--out", type=Path, default=Path("outputs/benchmarks"))
+    parser.add_argument("--resume", action="store_true", help="reuse finished searches under --out, resume the rest")
     args = parser.parse_args()
+    for strategy in args.strategies:
+        if strategy.count("+") != 1 or strategy.split("+")[0] not in ("optuna", "random") \
+                or strategy.split("+")[1] not in ("asha", "fifo"):
+            raise UsageError(f"--strategies: {strategy!r} is not searcher+scheduler (optuna|random + asha|fifo)")
+    stale = [args.out / "ray" / search_name(s, seed) for seed in args.seeds for s in args.strategies]
+    stale = [path for path in stale if path.exists()]
+    if stale and not args.resume:  # the engine would resume them with their own (maybe different) settings
+        raise UsageError(f"{stale[0]} exists from an earlier run: pass --resume, or another --out")
     args.out.mkdir(parents=True, exist_ok=True)
     data = imdb_data.load(args.data_dir, subset=args.subset)
     runs = [run_strategy(s, seed, args, data) for seed in args.seeds for s in args.strategies]
@@ -122,7 +140,8 @@ def main() -> None:
     ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(args.out / "search_efficiency.png", dpi=110)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)
