@@ -246,11 +246,12 @@ def test_bad_input_is_one_line_and_non_zero(tmp_path, env, imdb_dir, extra, mess
 def test_search_efficiency_benchmark_runs_and_never_mixes_in_old_searches(tmp_path, env, imdb_dir):
     out = tmp_path / "bench"
     cmd = [sys.executable, "-m", "experiments.benchmarks.search_efficiency", "--data-dir", str(imdb_dir),
-           "--subset", "120", "--trials", "2", "--max-epochs", "2", "--seeds", "0", "--target", "0.5",
+           "--subset", "120", "--trials", "2", "--max-epochs", "2", "--seeds", "0", "--target", "0.5", "0.99",
            "--out", str(out)]
     done = run(cmd, tmp_path, env, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "optuna+asha vs random+fifo: total trial-epochs ratio" in done.stdout
+    assert "| epochs to 0.5 | epochs to 0.99 |" in done.stdout and "epochs to 0.99, ratio: seed 0: " in done.stdout
     rows = (out / "search_efficiency.csv").read_text().splitlines()
     assert len(rows) == 3 and rows[0].startswith("strategy,seed,trial_epochs")
     assert (out / "search_efficiency.png").stat().st_size > 0 and (out / "search_efficiency.md").is_file()

@@ -2,7 +2,7 @@
 stopping (and optionally the two mixed), same trials, epochs and seeds, on the real IMDB data.
 
     python -m experiments.benchmarks.search_efficiency --data-dir ../shared/data/imdb --subset 2000 \\
-        --trials 8 --max-epochs 4 --seeds 0 1 --target 0.80
+        --trials 16 --max-epochs 4 --seeds 0 1 --target 0.75 0.8
 
 Prints one table and the ratios against random + FIFO; writes `search_efficiency.csv`, `.md` and `.png`
 (best-so-far validation accuracy against cumulative trial-epochs) under `--out`.
@@ -61,13 +61,33 @@ def run_strategy(strategy: str, seed: int, args: argparse.Namespace, data) -> di
     summary = json.loads(summary_file.read_text())
     model, _, _ = load_checkpoint(summary["best_checkpoint"])
     curve = trajectory(summary)
-    reached = next((i + 1 for i, best in enumerate(curve) if best >= args.target), None)
+    reached = {t: next((i + 1 for i, best in enumerate(curve) if best >= t), None) for t in args.target}
     return {
         "strategy": strategy, "seed": seed, "trial_epochs": summary["trial_epochs"],
         "wall_min": summary["wall_seconds"] / 60, "best_val": summary["best_val_accuracy"],
         "test_of_best": evaluate_split(model, data.test, torch.device("cpu"))["accuracy"],
-        "epochs_to_target": reached, "curve": curve,
+        **{f"epochs_to_{t:g}": n for t, n in reached.items()}, "curve": curve,
     }
+
+
+def compare(strategy: str, runs: list[dict], baseline: dict[int, dict], targets: list[float]) -> list[str]:
+    """Ratios against the baseline of the same seed: total spend, and epochs until each target was reached."""
+    spend = [r["trial_epochs"] / baseline[r["seed"]]["trial_epochs"] for r in runs]
+    lines = [f"- {strategy} vs {BASELINE}: total trial-epochs ratio {mean(spend):.2f} "
+             f"(per seed {', '.join(f'{x:.2f}' for x in spend)})"]
+    for t in targets:
+        key, parts = f"epochs_to_{t:g}", []
+        for r in runs:
+            ours, theirs = r[key], baseline[r["seed"]][key]
+            if ours and theirs:
+                parts.append(f"seed {r['seed']}: {ours / theirs:.2f}")
+            elif ours:
+                parts.append(f"seed {r['seed']}: < {ours / baseline[r['seed']]['trial_epochs']:.2f} "
+                             f"(baseline never reached it in {baseline[r['seed']]['trial_epochs']})")
+            else:
+                parts.append(f"seed {r['seed']}: {strategy} never reached it")
+        lines.append(f"  - epochs to {t:g}, ratio: " + "; ".join(parts))
+    return lines
 
 
 def main() -> int:
@@ -77,7 +97,8 @@ def main() -> int:
     parser.add_argument("--trials", type=int, default=8)
     parser.add_argument("--max-epochs", type=int, default=4)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
-    parser.add_argument("--target", type=float, default=0.80, help="validation accuracy to reach")
+    parser.add_argument("--target", type=float, nargs="+", default=[0.80],
+                        help="validation accuracies to reach (one column each)")
     parser.add_argument("--strategies", nargs="+", default=["optuna+asha", BASELINE],
                         help="searcher+scheduler pairs; add optuna+fifo random+asha to separate the effects")
     parser.add_argument("--out", type=Path, default=Path("outputs/benchmarks"))
@@ -87,6 +108,8 @@ def main() -> int:
         if strategy.count("+") != 1 or strategy.split("+")[0] not in ("optuna", "random") \
                 or strategy.split("+")[1] not in ("asha", "fifo"):
             raise UsageError(f"--strategies: {strategy!r} is not searcher+scheduler (optuna|random + asha|fifo)")
+    if BASELINE not in args.strategies:
+        raise UsageError(f"--strategies must include the baseline {BASELINE}: every ratio is against it")
     stale = [args.out / "ray" / search_name(s, seed) for seed in args.seeds for s in args.strategies]
     stale = [path for path in stale if path.exists()]
     if stale and not args.resume:  # the engine would resume them with their own (maybe different) settings
@@ -96,28 +119,22 @@ def main() -> int:
     runs = [run_strategy(s, seed, args, data) for seed in args.seeds for s in args.strategies]
 
     budget = min(r["trial_epochs"] for r in runs)  # equal compute: the smallest spend among all runs
+    targets = [f"epochs_to_{t:g}" for t in args.target]
     lines = [f"subset {args.subset} reviews, {args.trials} trials, max {args.max_epochs} epochs, seeds {args.seeds}, "
-             f"target val {args.target}", "",
-             "| strategy | seed | trial-epochs | wall (min) | best val | test of best | epochs to target | "
-             f"best val at {budget} epochs |", "|---|---|---|---|---|---|---|---|"]
+             f"targets val {', '.join(f'{t:g}' for t in args.target)}", "",
+             "| strategy | seed | trial-epochs | wall (min) | best val | test of best | "
+             + " | ".join(f"epochs to {t:g}" for t in args.target) + f" | best val at {budget} epochs |",
+             "|---" * (7 + len(targets)) + "|"]
     for r in runs:
         r["best_at_budget"] = r["curve"][budget - 1] if len(r["curve"]) >= budget else r["best_val"]
         lines.append(f"| {r['strategy']} | {r['seed']} | {r['trial_epochs']} | {r['wall_min']:.1f} "
-                     f"| {r['best_val']:.4f} | {r['test_of_best']:.4f} | {r['epochs_to_target'] or 'never'} "
-                     f"| {r['best_at_budget']:.4f} |")
+                     f"| {r['best_val']:.4f} | {r['test_of_best']:.4f} | "
+                     + " | ".join(str(r[k] or "never") for k in targets) + f" | {r['best_at_budget']:.4f} |")
     lines.append("")
     for strategy in args.strategies:
-        if strategy == BASELINE:
-            continue
-        pairs = [(r, b) for r in runs if r["strategy"] == strategy
-                 for b in runs if b["strategy"] == BASELINE and b["seed"] == r["seed"]]
-        spend = [r["trial_epochs"] / b["trial_epochs"] for r, b in pairs]
-        target = [r["epochs_to_target"] / b["epochs_to_target"] for r, b in pairs
-                  if r["epochs_to_target"] and b["epochs_to_target"]]
-        lines.append(f"- {strategy} vs {BASELINE}: total trial-epochs ratio {mean(spend):.2f} "
-                     f"(per seed {', '.join(f'{x:.2f}' for x in spend)}); epochs-to-target ratio "
-                     + (f"{mean(target):.2f} (per seed {', '.join(f'{x:.2f}' for x in target)})" if target
-                        else "n/a (target not reached by both)"))
+        if strategy != BASELINE:
+            lines += compare(strategy, [r for r in runs if r["strategy"] == strategy],
+                             {r["seed"]: r for r in runs if r["strategy"] == BASELINE}, args.target)
     table = "\n".join(lines)
     print(table)
     (args.out / "search_efficiency.md").write_text(table + "\n\n![search efficiency](search_efficiency.png)\n")
@@ -134,7 +151,8 @@ def main() -> int:
     fig, ax = plt.subplots(figsize=(7, 4))
     for r in runs:
         ax.plot(range(1, len(r["curve"]) + 1), r["curve"], label=f"{r['strategy']} seed {r['seed']}")
-    ax.axhline(args.target, color="grey", linestyle=":", label="target")
+    for t in args.target:
+        ax.axhline(t, color="grey", linestyle=":", linewidth=0.8)
     ax.set(xlabel="cumulative trial-epochs", ylabel="best-so-far val accuracy", title="Search efficiency on IMDB")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
