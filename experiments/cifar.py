@@ -8,12 +8,11 @@ Keeps the best-validation checkpoint in `<output-dir>/<config_name>/best/` (a Hu
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import time
 from pathlib import Path
 
 from data_pipes import cifar10 as cifar_data
-from experiments.cli import command_line, machine_info, run_cli
+from experiments.cli import command_line, machine_info, run_cli, with_overrides
 from experiments.config import ConfigError
 from experiments.reporting import LocalReporter, save_run_record
 from experiments.training import pick_device
@@ -39,6 +38,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--data-dir", default=None, help="local copy in the hub layout (default: the HF hub)")
     parser.add_argument("--epochs", type=int, default=None, help="override the config's epochs")
     parser.add_argument("--seed", type=int, default=None, help="override the config's seed")
+    parser.add_argument("--name", default=None, help="run name (default: the config's config_name)")
     parser.add_argument("--subset", type=int, default=None, help="train on N training images (quick runs)")
     parser.add_argument("--output-dir", type=Path, default=DEFAULT_OUTPUT, help="where runs are written")
     return parser.parse_args(argv)
@@ -51,8 +51,7 @@ def main(argv: list[str] | None = None) -> int:
         raise ConfigError(
             f"--model {args.model} but config {config.config_name!r} is a {config.model_type} config"
         )
-    overrides = {k: v for k, v in {"epochs": args.epochs, "seed": args.seed}.items() if v is not None}
-    config = dataclasses.replace(config, **overrides)
+    config = with_overrides(config, args)
     cost = describe(config.model_params(), config.batch_size)
     data = cifar_data.load(args.data_dir, subset=args.subset)
     run_dir = args.output_dir / config.config_name

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import argparse
+import dataclasses
 import os
 import platform
 import shlex
 import sys
 from collections.abc import Callable
+from typing import Any
 
 import torch
 
@@ -32,6 +35,12 @@ def run_cli(main: Callable[[], int | None], extra_errors: tuple[type[BaseExcepti
         print("interrupted", file=sys.stderr)
         sys.exit(130)
     sys.exit(code or 0)
+
+
+def with_overrides(config: Any, args: argparse.Namespace) -> Any:
+    """The one-config CLIs' --epochs / --seed / --name, applied to a config dataclass."""
+    overrides = {"epochs": args.epochs, "seed": args.seed, "config_name": args.name}
+    return dataclasses.replace(config, **{k: v for k, v in overrides.items() if v is not None})
 
 
 def cpu_name() -> str:

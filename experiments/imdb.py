@@ -7,12 +7,11 @@ test split and writes `run.json` (config, history, val/test accuracy, time, mach
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import time
 from pathlib import Path
 
 from data_pipes import imdb as imdb_data
-from experiments.cli import command_line, machine_info, run_cli
+from experiments.cli import command_line, machine_info, run_cli, with_overrides
 from experiments.config import IMDB_PRESETS, resolve_imdb_config
 from experiments.imdb_trial import CheckpointError, evaluate_split, load_checkpoint, train_imdb
 from experiments.reporting import LocalReporter, save_run_record
@@ -27,6 +26,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--data-dir", default=None, help="local copy in the hub layout (default: the HF hub)")
     parser.add_argument("--epochs", type=int, default=None, help="override the config's epochs")
     parser.add_argument("--seed", type=int, default=None, help="override the config's seed")
+    parser.add_argument("--name", default=None, help="run name (default: the config's config_name)")
     parser.add_argument("--subset", type=int, default=None, help="train on N training reviews (quick runs)")
     parser.add_argument("--output-dir", type=Path, default=DEFAULT_OUTPUT, help="where runs are written")
     return parser.parse_args(argv)
@@ -35,8 +35,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     config = resolve_imdb_config(args.config)
-    overrides = {k: v for k, v in {"epochs": args.epochs, "seed": args.seed}.items() if v is not None}
-    config = dataclasses.replace(config, **overrides)
+    config = with_overrides(config, args)
     data = imdb_data.load(args.data_dir, subset=args.subset)
     run_dir = args.output_dir / config.config_name
     run_dir.mkdir(parents=True, exist_ok=True)

@@ -215,13 +215,14 @@ def test_cli_writes_run_json(data_dir, cache, tmp_path, capsys, monkeypatch):
     config_path = tmp_path / "tiny.json"
     VisionConfig.from_dict(dict(TINY)).to_json(config_path)
     argv = ["--model", "vit", "--config", str(config_path), "--data-dir", str(data_dir), "--subset", "200",
-            "--output-dir", str(tmp_path / "out")]
+            "--output-dir", str(tmp_path / "out"), "--name", "renamed"]
     assert cifar_cli.main(argv) == 0
-    run = json.loads((tmp_path / "out" / "tiny_vit" / "run.json").read_text())
+    run = json.loads((tmp_path / "out" / "renamed" / "run.json").read_text())
+    assert run["config"]["config_name"] == "renamed"
     assert run["task"] == "cifar10" and run["train_images"] == 200 and run["epochs_run"] == 1
     assert 0 <= run["test_accuracy"] <= 1
     assert np.array(run["test_confusion_matrix"]).sum() == 10 * TEST_PER_CLASS
-    assert (tmp_path / "out" / "tiny_vit" / "best" / "model.safetensors").is_file()
+    assert (tmp_path / "out" / "renamed" / "best" / "model.safetensors").is_file()
     assert "test_accuracy=" in capsys.readouterr().out
 
 

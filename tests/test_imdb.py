@@ -156,9 +156,14 @@ def test_corrupt_checkpoint_is_a_clear_error(tmp_path):
 def test_cli_trains_and_evaluates_on_test(imdb_dir, tmp_path, capsys):
     config = tmp_path / "tiny.json"
     ExperimentConfig(config_name="tiny_cli", **{**FAST, "epochs": 2}).to_json(config)
-    assert imdb_cli.main(["--config", str(config), "--data-dir", str(imdb_dir), "--output-dir", str(tmp_path)]) == 0
+    argv = ["--config", str(config), "--data-dir", str(imdb_dir), "--output-dir", str(tmp_path), "--epochs", "1"]
+    assert imdb_cli.main(argv) == 0
     record = json.loads((tmp_path / "tiny_cli" / "run.json").read_text())
-    assert record["epochs_run"] == 2 and 0.0 <= record["test_accuracy"] <= 1.0
+    assert record["epochs_run"] == 1
+    assert imdb_cli.main([*argv, "--name", "renamed", "--seed", "5"]) == 0
+    record = json.loads((tmp_path / "renamed" / "run.json").read_text())
+    assert record["config"]["seed"] == 5 and record["config"]["config_name"] == "renamed"
+    assert 0.0 <= record["test_accuracy"] <= 1.0
     assert "test_accuracy=" in capsys.readouterr().out
 
 
