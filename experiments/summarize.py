@@ -79,7 +79,7 @@ def load_searches(ray_results: Path, task: str) -> list[dict[str, Any]]:
     found = []
     for path in sorted(ray_results.glob("*/search_summary.json")):
         summary = json.loads(path.read_text())
-        if summary.get("workload") == task and summary.get("best_checkpoint"):
+        if summary.get("workload") == task and summary.get("best_checkpoint") and summary.get("finished", True):
             found.append(summary)
     return found
 

@@ -239,17 +239,25 @@ def trial_id_of(result) -> str:
     return name.removeprefix(f"{run_trial.__name__}_").split("_")[0]
 
 
+def trial_states(results) -> dict[str, str]:
+    """Tune's own state of each trial (TERMINATED, ERROR, RUNNING, PENDING...); empty if Tune hides it."""
+    analysis = getattr(results, "_experiment_analysis", None)
+    return {trial.trial_id: trial.status for trial in getattr(analysis, "trials", None) or []}
+
+
 def rank_results(
     results, workload: SearchWorkload, max_epochs: int, to_config: Callable[[dict[str, Any]], dict[str, Any]]
 ) -> list[dict[str, Any]]:
     """One row per trial: its searched params, best metric, epochs run and how it ended."""
-    rows = []
+    rows, states = [], trial_states(results)
     for result in results:
         frame = result.metrics_dataframe
         epochs = int(frame["training_iteration"].max()) if frame is not None and len(frame) else 0
         best = float(frame[workload.metric].max()) if frame is not None and workload.metric in frame else None
         if result.error is not None:
             status = "ERROR"
+        elif states.get(trial_id_of(result), "TERMINATED") != "TERMINATED":  # Ctrl-C caught it mid-trial
+            status = "INTERRUPTED"
         else:
             status = "COMPLETED" if epochs >= max_epochs else "STOPPED_EARLY"
         config = to_config(dict(result.config or {}))  # the fields the trial trained with
@@ -418,13 +426,15 @@ def finish(workload, args, results, name, experiment_path, tracker, wall) -> int
         best = results.get_best_result(workload.metric, workload.mode, scope="all")
         checkpoint = best.get_best_checkpoint(workload.metric, workload.mode)
         best_checkpoint = checkpoint.path if checkpoint is not None else None
-    counts = {s: sum(r["status"] == s for r in rows) for s in ("COMPLETED", "STOPPED_EARLY", "ERROR")}
+    counts = {s: sum(r["status"] == s for r in rows) for s in ("COMPLETED", "STOPPED_EARLY", "ERROR", "INTERRUPTED")}
+    finished_all = counts["COMPLETED"] + counts["STOPPED_EARLY"] + counts["ERROR"] >= args.trials
     previous = Path(experiment_path) / "search_summary.json"
     if "://" not in experiment_path and previous.is_file():  # finished before: count its time too
         wall += json.loads(previous.read_text())["wall_seconds"]
     summary = {
         "search": name,
         "workload": workload.name,
+        "finished": finished_all,  # False after Ctrl-C: the summarizer skips it until it is resumed
         "searcher": args.searcher,
         "scheduler": args.scheduler,
         "wall_seconds": wall,
@@ -443,9 +453,8 @@ def finish(workload, args, results, name, experiment_path, tracker, wall) -> int
     if "://" not in experiment_path:
         path = Path(experiment_path) / "search_summary.json"
         path.write_text(json.dumps({**summary, "rows": rows}, indent=1, default=str) + "\n")
-    tracker.finish_search(
-        {k: v for k, v in summary.items() if k not in ("tracking_uri", "machine")}, table, {r["trial_id"] for r in rows}
-    )
+    recorded = {k: v for k, v in summary.items() if k not in ("tracking_uri", "machine")}
+    tracker.finish_search(recorded, table, {r["trial_id"] for r in rows}, "FINISHED" if finished_all else "KILLED")
     print("\n" + table)
     for row in rows:
         if row["status"] == "ERROR":
@@ -458,6 +467,10 @@ def finish(workload, args, results, name, experiment_path, tracker, wall) -> int
     if best_checkpoint:
         print(f"best {workload.metric} {summary[f'best_{workload.metric}']:.4f} — checkpoint: {best_checkpoint}")
     print(f"compare in MLflow: mlflow ui --backend-store-uri {tracker.tracking_uri}   (experiment {args.experiment})")
+    if not finished_all:
+        print(f"\nsearch {name} was interrupted with {len(rows) - counts['INTERRUPTED']} of {args.trials} trials "
+              f"finished; continue it with: python -m search.{workload.name} --resume --name {name}")
+        return 130
     data_flag = f" --{workload.name}-data-dir {shlex.quote(args.data_dir)}" if args.data_dir else ""
     print(f"export the winner: {workload.export_command}{data_flag}")
     return 0 if finished else 1

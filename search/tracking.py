@@ -181,7 +181,9 @@ class MlflowSearchTracker(Callback):
     def on_trial_error(self, iteration, trials, trial, **info) -> None:
         self._finish(trial, "ERROR", "FAILED")
 
-    def finish_search(self, summary: dict[str, Any], ranked_table: str, trial_ids: set[str]) -> None:
+    def finish_search(
+        self, summary: dict[str, Any], ranked_table: str, trial_ids: set[str], status: str = "FINISHED"
+    ) -> None:
         """Called by the engine once the search ends: final best and the ranked table on the parent.
 
         A driver killed between starting a trial and saving Tune's experiment state leaves a child run for a
@@ -201,7 +203,7 @@ class MlflowSearchTracker(Callback):
             if key not in numbers and value is not None:
                 self.client.set_tag(run_id, f"tunelab.{key}", str(value)[:5000])
         self.client.log_text(run_id, ranked_table, "ranked_trials.txt")
-        self.client.set_terminated(run_id, status="FINISHED")
+        self.client.set_terminated(run_id, status=status)
 
 
 def _param_list(values: dict[str, Any]):

@@ -224,6 +224,37 @@ def test_interrupted_search_resumes_without_rerunning_or_duplicating(tmp_path, e
             assert steps == [1, 2], "a finished trial was run again"
 
 
+def test_ctrl_c_leaves_an_unfinished_search_that_resumes(tmp_path, env, imdb_dir):
+    cmd = search_cmd("search.imdb", tmp_path, imdb_dir, "--trials", "3", "--max-epochs", "2", "--name", "c1",
+                     "--concurrency", "1", "--scheduler", "fifo")
+    driver = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              start_new_session=True)
+    first_result = None
+    deadline = time.time() + 300
+    while time.time() < deadline and first_result is None:
+        time.sleep(0.5)
+        first_result = next((tmp_path / "ray_results" / "c1").glob("run_trial_*/result.json"), None)
+    os.killpg(driver.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
+    out, err = driver.communicate(timeout=120)
+    assert first_result is not None, err[-3000:]
+    assert driver.returncode == 130, err[-3000:]
+    assert "was interrupted" in out and "--resume --name c1" in out
+    summary = json.loads((tmp_path / "ray_results" / "c1" / "search_summary.json").read_text())
+    assert summary["finished"] is False
+    from experiments.summarize import load_searches
+
+    assert load_searches(tmp_path / "ray_results", "imdb") == [], "an unfinished search must not be exported"
+    parents, _ = mlflow_runs(tmp_path / "mlflow.db")
+    assert [p.info.status for p in parents] == ["KILLED"]
+
+    resumed = run(search_cmd("search.imdb", tmp_path, imdb_dir, "--name", "c1", "--resume"), tmp_path, env)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    summary = json.loads((tmp_path / "ray_results" / "c1" / "search_summary.json").read_text())
+    assert summary["finished"] is True and summary["completed"] == 3
+    parents, children = mlflow_runs(tmp_path / "mlflow.db")
+    assert [p.info.status for p in parents] == ["FINISHED"] and len(children) == 3
+
+
 @pytest.mark.parametrize(
     ("extra", "message"),
     [

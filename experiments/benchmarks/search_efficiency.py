@@ -51,7 +51,7 @@ def run_strategy(strategy: str, seed: int, args: argparse.Namespace, data) -> di
     searcher, scheduler = strategy.split("+")
     name = search_name(strategy, seed)
     summary_file = args.out / "ray" / name / "search_summary.json"
-    if not summary_file.is_file():
+    if not summary_file.is_file() or not json.loads(summary_file.read_text()).get("finished", True):
         engine.main(WORKLOAD, [
             "--data-dir", args.data_dir, "--subset", str(args.subset), "--trials", str(args.trials),
             "--max-epochs", str(args.max_epochs), "--searcher", searcher, "--scheduler", scheduler,
