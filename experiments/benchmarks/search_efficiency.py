@@ -19,7 +19,7 @@ from statistics import mean
 import torch
 
 from data_pipes import imdb as imdb_data
-from experiments.cli import UsageError, run_cli
+from experiments.cli import UsageError, command_line, machine_info, run_cli
 from experiments.imdb_trial import evaluate_split, load_checkpoint
 from search import engine
 from search.imdb import WORKLOAD
@@ -120,7 +120,10 @@ def main() -> int:
 
     budget = min(r["trial_epochs"] for r in runs)  # equal compute: the smallest spend among all runs
     targets = [f"epochs_to_{t:g}" for t in args.target]
-    lines = [f"subset {args.subset} reviews, {args.trials} trials, max {args.max_epochs} epochs, seeds {args.seeds}, "
+    machine = machine_info()
+    lines = [f"`{command_line('experiments.benchmarks.search_efficiency')}` — {machine['cpu']}, "
+             f"{machine['cpu_count']} CPUs, one torch thread per trial", "",
+             f"subset {args.subset} reviews, {args.trials} trials, max {args.max_epochs} epochs, seeds {args.seeds}, "
              f"targets val {', '.join(f'{t:g}' for t in args.target)}", "",
              "| strategy | seed | trial-epochs | wall (min) | best val | test of best | "
              + " | ".join(f"epochs to {t:g}" for t in args.target) + f" | best val at {budget} epochs |",
