@@ -291,6 +291,8 @@ def test_search_efficiency_benchmark_runs_and_never_mixes_in_old_searches(tmp_pa
 
     again = run(cmd, tmp_path, env, timeout=120)  # same folder, other settings would silently resume old searches
     assert again.returncode == 2 and "exists from an earlier run" in again.stderr and "Traceback" not in again.stderr
+    other = run([*cmd, "--resume", "--trials", "3"], tmp_path, env, timeout=120)
+    assert other.returncode == 2 and "ran with trials=2, not 3" in other.stderr
     resumed = run([*cmd, "--resume"], tmp_path, env, timeout=300)  # finished searches are read back, not re-run
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert (out / "search_efficiency.csv").read_text().splitlines() == rows
