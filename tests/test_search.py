@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -188,8 +190,11 @@ def test_a_failing_trial_is_marked_errored_and_the_search_goes_on(tmp_path, env,
 def test_interrupted_search_resumes_without_rerunning_or_duplicating(tmp_path, env, imdb_dir):
     cmd = search_cmd("search.imdb", tmp_path, imdb_dir, "--trials", "4", "--max-epochs", "2", "--name", "r1",
                      "--concurrency", "1", "--scheduler", "fifo")
-    driver = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                              start_new_session=True)
+    # its own Ray temp dir (short: Ray's socket paths must fit 107 bytes), so that only its Ray is killed below
+    # and not a search someone is running beside the tests
+    ray_tmp = tempfile.mkdtemp(prefix="tunelab-ray-")
+    driver = subprocess.Popen(cmd, cwd=ROOT, env={**env, "RAY_TMPDIR": ray_tmp}, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL, start_new_session=True)
     db = tmp_path / "mlflow.db"
     deadline = time.time() + 300
     finished = []
@@ -204,7 +209,8 @@ def test_interrupted_search_resumes_without_rerunning_or_duplicating(tmp_path, e
     driver.wait()
     assert finished, "no trial finished before the deadline"
     done_ids = {c.data.tags["tunelab.trial_id"] for c in finished}
-    subprocess.run(["ray", "stop", "--force"], capture_output=True)
+    subprocess.run(["pkill", "-9", "-f", ray_tmp], capture_output=True)  # the killed driver's raylet, GCS, workers
+    shutil.rmtree(ray_tmp, ignore_errors=True)
 
     resumed = run(search_cmd("search.imdb", tmp_path, imdb_dir, "--name", "r1", "--resume", "--trials", "4",
                              "--max-epochs", "2"), tmp_path, env)
