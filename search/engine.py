@@ -239,17 +239,27 @@ def trial_id_of(result) -> str:
     return name.removeprefix(f"{run_trial.__name__}_").split("_")[0]
 
 
-def trial_states(results) -> dict[str, str]:
-    """Tune's own state of each trial (TERMINATED, ERROR, RUNNING, PENDING...); empty if Tune hides it."""
-    analysis = getattr(results, "_experiment_analysis", None)
-    return {trial.trial_id: trial.status for trial in getattr(analysis, "trials", None) or []}
+def trial_states(experiment_path: str) -> dict[str, str]:
+    """Each trial's state as Tune saved it (TERMINATED, ERROR, RUNNING...): after Ctrl-C the trials it cut short
+    are saved as RUNNING, while the in-memory results call them terminated. Empty where it cannot be read."""
+    saved = sorted(Path(experiment_path).glob("experiment_state-*.json")) if "://" not in experiment_path else []
+    if not saved:
+        return {}
+    try:
+        trials = json.loads(saved[-1].read_text())["trial_data"]
+        trials = [t[0] if isinstance(t, list) else t for t in trials]
+        trials = [json.loads(t) if isinstance(t, str) else t for t in trials]
+        return {t["trial_id"]: t["status"] for t in trials}
+    except (ValueError, KeyError, TypeError, IndexError):
+        return {}
 
 
 def rank_results(
-    results, workload: SearchWorkload, max_epochs: int, to_config: Callable[[dict[str, Any]], dict[str, Any]]
+    results, workload: SearchWorkload, max_epochs: int, to_config: Callable[[dict[str, Any]], dict[str, Any]],
+    states: dict[str, str] | None = None,
 ) -> list[dict[str, Any]]:
     """One row per trial: its searched params, best metric, epochs run and how it ended."""
-    rows, states = [], trial_states(results)
+    rows, states = [], states or {}
     for result in results:
         frame = result.metrics_dataframe
         epochs = int(frame["training_iteration"].max()) if frame is not None and len(frame) else 0
@@ -418,7 +428,7 @@ def search_params(
 
 def finish(workload, args, results, name, experiment_path, tracker, wall) -> int:
     """Ranked table, best checkpoint, summary file and MLflow parent update; tells the user what next."""
-    rows = rank_results(results, workload, args.max_epochs, tracker.resolve)
+    rows = rank_results(results, workload, args.max_epochs, tracker.resolve, trial_states(experiment_path))
     table = format_table(rows, workload.metric)
     best_checkpoint = None
     finished = [r for r in rows if r[f"best_{workload.metric}"] is not None]

@@ -247,6 +247,8 @@ def test_ctrl_c_leaves_an_unfinished_search_that_resumes(tmp_path, env, imdb_dir
     assert "was interrupted" in out and "--resume --name c1" in out
     summary = json.loads((tmp_path / "ray_results" / "c1" / "search_summary.json").read_text())
     assert summary["finished"] is False
+    # FIFO stops nothing early: a trial that did not complete was cut short by Ctrl-C, and must say so
+    assert {r["status"] for r in summary["rows"]} <= {"COMPLETED", "INTERRUPTED"}
     from experiments.summarize import load_searches
 
     assert load_searches(tmp_path / "ray_results", "imdb") == [], "an unfinished search must not be exported"
