@@ -77,7 +77,8 @@ def comparison(task: str, ranked: list) -> list[str]:
     for e in ranked:
         if e.test_accuracy_at_training is not None:
             text.append(
-                f"`{e.name}` was trained on {e.machine.get('gpu', 'another machine')} (bf16), where its test accuracy "
+                f"`{e.name}` was trained on {e.machine.get('gpu', 'another machine')}"
+                f"{' (bf16 autocast)' if e.machine.get('gpu') else ''}, where its test accuracy "
                 f"was {e.test_accuracy_at_training:.2%}; the table gives {e.test_accuracy:.2%}, re-measured here in "
                 "float32 by the same evaluation `experiments.evaluate` runs."
             )

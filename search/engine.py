@@ -305,7 +305,9 @@ def _short(value: Any) -> str:
 
 
 def main(workload: SearchWorkload, argv: list[str] | None = None) -> int:
-    args = build_parser(workload).parse_args(argv)
+    parser = build_parser(workload)
+    args = parser.parse_args(argv)
+    given = {k for k in SEARCH_SETTINGS if getattr(args, k, None) != parser.get_default(k)}  # typed by the user
     check_args(args)
     if args.dry_run:
         return dry_run(workload, workload.space(args), args)
@@ -322,6 +324,10 @@ def main(workload: SearchWorkload, argv: list[str] | None = None) -> int:
     settings_file = None if "://" in experiment_path else Path(experiment_path) / "search_args.json"
     if resuming and settings_file is not None and settings_file.is_file():
         saved = json.loads(settings_file.read_text())  # a resumed search keeps the settings it started with
+        conflicts = [f"{k}={saved[k]}" for k in sorted(given) if k in saved and getattr(args, k) != saved[k]]
+        if conflicts:
+            raise UsageError(f"search {name} was started with {', '.join(conflicts)} and resumes with its own "
+                             "settings: drop those flags, or pick another --name")
         for key in SEARCH_SETTINGS:
             if key in saved:
                 setattr(args, key, saved[key])

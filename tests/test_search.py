@@ -212,6 +212,9 @@ def test_interrupted_search_resumes_without_rerunning_or_duplicating(tmp_path, e
     subprocess.run(["pkill", "-9", "-f", ray_tmp], capture_output=True)  # the killed driver's raylet, GCS, workers
     shutil.rmtree(ray_tmp, ignore_errors=True)
 
+    other = run(search_cmd("search.imdb", tmp_path, imdb_dir, "--name", "r1", "--resume", "--trials", "9"),
+                tmp_path, env, timeout=60)  # a resumed search keeps its own settings: say so, don't ignore the flag
+    assert other.returncode == 2 and "was started with trials=4" in other.stderr and "Traceback" not in other.stderr
     resumed = run(search_cmd("search.imdb", tmp_path, imdb_dir, "--name", "r1", "--resume", "--trials", "4",
                              "--max-epochs", "2"), tmp_path, env)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
