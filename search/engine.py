@@ -10,6 +10,7 @@ import argparse
 import json
 import os
 import shlex
+import shutil
 import socket
 import sys
 import time
@@ -52,11 +53,23 @@ class TuneReporter:
 
         tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(checkpoint_dir))
 
+    def __init__(self) -> None:
+        self.restored_dirs: list[str] = []
+
     def resume_from(self) -> str | None:
         from ray import tune
 
         checkpoint = tune.get_checkpoint()
-        return checkpoint.to_directory() if checkpoint is not None else None
+        if checkpoint is None:
+            return None
+        self.restored_dirs.append(checkpoint.to_directory())  # a fresh copy under /tmp: remove it in `close`
+        return self.restored_dirs[-1]
+
+    def close(self) -> None:
+        """Delete the restored checkpoint copies (one per resumed trial, they piled up in /tmp)."""
+        for restored in self.restored_dirs:
+            shutil.rmtree(restored, ignore_errors=True)
+        self.restored_dirs.clear()
 
 
 def run_trial(
@@ -78,7 +91,11 @@ def run_trial(
     torch.set_num_threads(max(1, threads))
     trial_config = to_config(config)
     trial_config["config_name"] = f"{search_name}-{tune.get_context().get_trial_id()}"
-    trial_fn(trial_config, data, TuneReporter())
+    reporter = TuneReporter()
+    try:
+        trial_fn(trial_config, data, reporter)
+    finally:
+        reporter.close()
 
 
 def build_parser(workload: SearchWorkload) -> argparse.ArgumentParser:
