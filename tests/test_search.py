@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -273,10 +274,12 @@ def test_ctrl_c_leaves_an_unfinished_search_that_resumes(tmp_path, env, imdb_dir
     parents, _ = mlflow_runs(tmp_path / "mlflow.db")
     assert [p.info.status for p in parents] == ["KILLED"]
 
+    restored_copies = set(Path(tempfile.gettempdir()).glob("checkpoint_tmp_*"))  # Tune restores into these
     resumed = run(search_cmd("search.imdb", tmp_path, imdb_dir, "--name", "c1", "--resume"), tmp_path, env)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     summary = json.loads((tmp_path / "ray_results" / "c1" / "search_summary.json").read_text())
     assert summary["finished"] is True and summary["completed"] == 3
+    assert set(Path(tempfile.gettempdir()).glob("checkpoint_tmp_*")) <= restored_copies, "restored copies left"
     parents, children = mlflow_runs(tmp_path / "mlflow.db")
     assert [p.info.status for p in parents] == ["FINISHED"] and len(children) == 3
 
