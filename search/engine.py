@@ -361,7 +361,8 @@ def main(workload: SearchWorkload, argv: list[str] | None = None) -> int:
         {"cpu": args.cpus_per_trial, "gpu": args.gpus_per_trial},
     )
     tracker = MlflowSearchTracker(
-        tracking_uri, args.experiment, name, search_params(workload, space, args, concurrency),
+        tracking_uri, args.experiment, name,
+        search_params(workload, space, args, concurrency, sys.argv[1:] if argv is None else argv),
         trial_params=workload.fixed_params(data, args), max_epochs=args.max_epochs, metric=workload.metric,
         resolve=space.to_config,
     )
@@ -435,9 +436,10 @@ def dry_run(workload: SearchWorkload, space: SearchSpace, args: argparse.Namespa
 
 
 def search_params(
-    workload: SearchWorkload, space: SearchSpace, args: argparse.Namespace, concurrency: int
+    workload: SearchWorkload, space: SearchSpace, args: argparse.Namespace, concurrency: int, argv: list[str]
 ) -> dict[str, Any]:
-    """What the parent MLflow run records about the search itself."""
+    """What the parent MLflow run records about the search itself; `argv` is what `main` parsed (not always
+    `sys.argv`: the efficiency benchmark calls `main` in-process)."""
     return {
         "workload": workload.name, "trials": args.trials, "max_epochs": args.max_epochs,
         "searcher": args.searcher, "startup_trials": args.startup_trials if args.searcher == "optuna" else None,
@@ -445,7 +447,7 @@ def search_params(
         "reduction_factor": args.reduction_factor, "concurrency": concurrency,
         "cpus_per_trial": args.cpus_per_trial, "gpus_per_trial": args.gpus_per_trial,
         "seed": args.seed, "subset": args.subset, "space": space.describe(),
-        "command": shlex.join(["python", "-m", f"search.{workload.name}", *sys.argv[1:]]),
+        "command": shlex.join(["python", "-m", f"search.{workload.name}", *argv]),
     }
 
 

@@ -317,6 +317,8 @@ def test_search_efficiency_benchmark_runs_and_never_mixes_in_old_searches(tmp_pa
     assert (out / "search_efficiency.png").stat().st_size > 0 and (out / "search_efficiency.md").is_file()
     fifo = json.loads((out / "ray" / "eff-random-fifo-s0" / "search_summary.json").read_text())
     assert fifo["trial_epochs"] == 4 and fifo["completed"] == 2  # FIFO runs every trial to --max-epochs
+    # the search's own command, not the benchmark's argv behind `python -m search.imdb`
+    assert fifo["command"].startswith("python -m search.imdb --data-dir") and "--scheduler fifo" in fifo["command"]
 
     again = run(cmd, tmp_path, env, timeout=120)  # same folder, other settings would silently resume old searches
     assert again.returncode == 2 and "exists from an earlier run" in again.stderr and "Traceback" not in again.stderr
