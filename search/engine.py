@@ -48,13 +48,13 @@ class SearchWorkload:
 class TuneReporter:
     """The trial's reporter inside Tune: metrics + checkpoint folder → `tune.report`; resume via Tune."""
 
+    def __init__(self) -> None:
+        self.restored_dirs: list[str] = []
+
     def report(self, metrics: dict[str, float], checkpoint_dir: str) -> None:
         from ray import tune
 
         tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(checkpoint_dir))
-
-    def __init__(self) -> None:
-        self.restored_dirs: list[str] = []
 
     def resume_from(self) -> str | None:
         from ray import tune
