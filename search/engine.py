@@ -321,6 +321,22 @@ def _short(value: Any) -> str:
     return f"{value:.3g}" if isinstance(value, float) else str(value)
 
 
+def settings_path(experiment_path: str) -> Path | None:
+    """Where a search keeps the settings it was started with; None on remote storage."""
+    return None if "://" in experiment_path else Path(experiment_path) / "search_args.json"
+
+
+def saved_settings(experiment_path: str) -> dict[str, Any]:
+    """The settings a search was started with; empty when remote or never saved."""
+    settings_file = settings_path(experiment_path)
+    return json.loads(settings_file.read_text()) if settings_file is not None and settings_file.is_file() else {}
+
+
+def setting_conflicts(saved: dict[str, Any], wanted: dict[str, Any]) -> list[tuple[str, Any, Any]]:
+    """(setting, value it was started with, value wanted now) for each wanted setting that differs."""
+    return [(k, saved[k], wanted[k]) for k in sorted(wanted) if k in saved and saved[k] != wanted[k]]
+
+
 def main(workload: SearchWorkload, argv: list[str] | None = None) -> int:
     parser = build_parser(workload)
     args = parser.parse_args(argv)
@@ -338,13 +354,13 @@ def main(workload: SearchWorkload, argv: list[str] | None = None) -> int:
     resuming = tune.Tuner.can_restore(experiment_path)
     if args.resume and not resuming:
         raise UsageError(f"--resume: no search to resume at {experiment_path}")
-    settings_file = None if "://" in experiment_path else Path(experiment_path) / "search_args.json"
-    if resuming and settings_file is not None and settings_file.is_file():
-        saved = json.loads(settings_file.read_text())  # a resumed search keeps the settings it started with
-        conflicts = [f"{k}={saved[k]}" for k in sorted(given) if k in saved and getattr(args, k) != saved[k]]
+    settings_file = settings_path(experiment_path)
+    if resuming:  # a resumed search keeps the settings it started with
+        saved = saved_settings(experiment_path)
+        conflicts = setting_conflicts(saved, {k: getattr(args, k) for k in given})
         if conflicts:
-            raise UsageError(f"search {name} was started with {', '.join(conflicts)} and resumes with its own "
-                             "settings: drop those flags, or pick another --name")
+            raise UsageError(f"search {name} was started with {', '.join(f'{k}={was}' for k, was, _ in conflicts)} "
+                             "and resumes with its own settings: drop those flags, or pick another --name")
         for key in SEARCH_SETTINGS:
             if key in saved:
                 setattr(args, key, saved[key])
@@ -456,8 +472,8 @@ def finish(workload, args, results, name, experiment_path, tracker, wall) -> int
     rows = rank_results(results, workload, args.max_epochs, tracker.resolve, trial_states(experiment_path))
     table = format_table(rows, workload.metric)
     best_checkpoint = None
-    finished = [r for r in rows if r[f"best_{workload.metric}"] is not None]
-    if finished:
+    scored = [r for r in rows if r[f"best_{workload.metric}"] is not None]  # ranked best first
+    if scored:
         best = results.get_best_result(workload.metric, workload.mode, scope="all")
         checkpoint = best.get_best_checkpoint(workload.metric, workload.mode)
         best_checkpoint = checkpoint.path if checkpoint is not None else None
@@ -478,8 +494,8 @@ def finish(workload, args, results, name, experiment_path, tracker, wall) -> int
         "completed": counts["COMPLETED"],
         "stopped_early": counts["STOPPED_EARLY"],
         "errored": counts["ERROR"],
-        f"best_{workload.metric}": finished[0][f"best_{workload.metric}"] if finished else None,
-        "best_trial": finished[0]["trial_id"] if finished else None,
+        f"best_{workload.metric}": scored[0][f"best_{workload.metric}"] if scored else None,
+        "best_trial": scored[0]["trial_id"] if scored else None,
         "best_checkpoint": best_checkpoint,
         "tracking_uri": tracker.tracking_uri,
         "command": tracker.search_params["command"],
@@ -508,4 +524,4 @@ def finish(workload, args, results, name, experiment_path, tracker, wall) -> int
         return 130
     data_flag = f" --{workload.name}-data-dir {shlex.quote(args.data_dir)}" if args.data_dir else ""
     print(f"export the winner: {workload.export_command}{data_flag}")
-    return 0 if finished else 1
+    return 0 if scored else 1

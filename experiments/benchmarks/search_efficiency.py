@@ -116,11 +116,12 @@ def main() -> int:
     stale = [path for path in stale if path.exists()]
     if stale and not args.resume:  # the engine would resume them with their own (maybe different) settings
         raise UsageError(f"{stale[0]} exists from an earlier run: pass --resume, or another --out")
-    for path in stale:
-        saved = json.loads((path / "search_args.json").read_text()) if (path / "search_args.json").is_file() else {}
-        for key in ("subset", "trials", "max_epochs"):
-            if key in saved and saved[key] != getattr(args, key):
-                raise UsageError(f"{path} ran with {key}={saved[key]}, not {getattr(args, key)}: use another --out")
+    for path in stale:  # finished ones are read back without the engine, so its own check never sees them
+        sizes = {k: getattr(args, k) for k in ("subset", "trials", "max_epochs")}
+        conflicts = engine.setting_conflicts(engine.saved_settings(str(path)), sizes)
+        if conflicts:
+            key, was, wanted = conflicts[0]
+            raise UsageError(f"{path} ran with {key}={was}, not {wanted}: use another --out")
     args.out.mkdir(parents=True, exist_ok=True)
     data = imdb_data.load(args.data_dir, subset=args.subset)
     runs = [run_strategy(s, seed, args, data) for seed in args.seeds for s in args.strategies]
