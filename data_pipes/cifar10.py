@@ -15,10 +15,8 @@ from __future__ import annotations
 
 import io
 import sys
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -27,18 +25,15 @@ import torch.nn.functional as F
 from data_pipes.common import (
     DataSourceError,
     cache_key,
-    cache_root,
-    files_fingerprint,
-    load_splits,
-    local_split_files,
+    check_load_args,
+    prepared_arrays,
     progress,
-    save_npz_atomic,
     stratified_split,
     stratified_subset,
 )
-from models.vision import CIFAR10_CLASSES
 
 HUB_NAME = "uoft-cs/cifar10"
+CLASS_NAMES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 SPLITS = ("train", "test")
 IMAGE_SHAPE = (32, 32, 3)
 VAL_FRACTION = 0.1  # 5,000 of the 50,000 training images
@@ -80,7 +75,7 @@ class CifarData:
     val: ImageSplit
     test: ImageSplit
     fingerprint: str
-    class_names: tuple[str, ...] = CIFAR10_CLASSES
+    class_names: tuple[str, ...] = CLASS_NAMES
     mean: np.ndarray = field(default_factory=lambda: np.array(MEAN, dtype=np.float32))
     std: np.ndarray = field(default_factory=lambda: np.array(STD, dtype=np.float32))
     settings: dict = field(default_factory=lambda: dict(DATA_SETTINGS))
@@ -105,50 +100,26 @@ def decode_images(cells: list) -> np.ndarray:
     return out
 
 
-def _fingerprint(data_dir: str | None) -> str | None:
-    """A local copy's identity from file stats alone, so a cache hit never reads the parquet files."""
-    if data_dir is None:
-        return None
-    return files_fingerprint([f for split in SPLITS for f in local_split_files(data_dir, split)])
-
-
-def _decoded(data_dir: str | None) -> tuple[dict[str, np.ndarray], str]:
-    fingerprint = _fingerprint(data_dir)
-    if fingerprint is not None:
-        path = cache_root() / f"cifar10-{cache_key(CACHE_VERSION, fingerprint)}.npz"
-        if path.exists():
-            progress(f"CIFAR-10: images from cache {path}")
-            with np.load(path) as cached:
-                return dict(cached), fingerprint
-    frames, hub_fingerprint = load_splits(data_dir, HUB_NAME, SPLITS)
-    fingerprint = fingerprint or hub_fingerprint
-    path = cache_root() / f"cifar10-{cache_key(CACHE_VERSION, fingerprint)}.npz"
-    if path.exists():
-        progress(f"CIFAR-10: images from cache {path}")
-        with np.load(path) as cached:
-            return dict(cached), fingerprint
+def _decode(frames: dict) -> dict[str, np.ndarray]:
     for split, frame in frames.items():
         missing = {"img", "label"} - set(frame.columns)
         if missing:
             raise DataSourceError(f"the '{split}' split has no column(s) {sorted(missing)}: not CIFAR-10")
-    start = time.perf_counter()
     progress(f"CIFAR-10: decoding {sum(len(f) for f in frames.values()):,} images")
     arrays: dict[str, np.ndarray] = {}
     for split, frame in frames.items():
         arrays[f"{split}_images"] = decode_images(frame["img"].tolist())
         arrays[f"{split}_labels"] = frame["label"].to_numpy().astype(np.int64)
-    save_npz_atomic(path, **arrays)
-    progress(f"CIFAR-10: decoded in {time.perf_counter() - start:.1f}s, cached at {path}")
-    return arrays, fingerprint
+    return arrays
 
 
 def load(data_dir: str | None = None, subset: int | None = None, seed: int = 0) -> CifarData:
     """Load CIFAR-10 (hub or a local copy in the hub layout); `subset` keeps N training images."""
-    if subset is not None and subset < 2:
-        raise DataSourceError(f"--subset must be at least 2 images, got {subset}")
-    if data_dir is not None and not Path(data_dir).expanduser().is_dir():
-        raise DataSourceError(f"data dir not found: {data_dir}")
-    arrays, fingerprint = _decoded(data_dir)
+    check_load_args(data_dir, subset, "images")
+    arrays, fingerprint = prepared_arrays(
+        "cifar10", "CIFAR-10: images", data_dir, HUB_NAME, SPLITS,
+        key_of=lambda fingerprint: cache_key(CACHE_VERSION, fingerprint), prepare=_decode,
+    )
     full = ImageSplit(arrays["train_images"], arrays["train_labels"])
     train_idx, val_idx = stratified_split(full.labels, VAL_FRACTION, seed)
     train, val = full.take(np.sort(train_idx)), full.take(np.sort(val_idx))

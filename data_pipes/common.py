@@ -8,14 +8,14 @@ import json
 import os
 import socket
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-
-class DataSourceError(RuntimeError):
-    """Raised with one line a user can act on (missing folder, unreachable hub, empty split)."""
+from data_pipes.errors import DataSourceError
 
 
 def progress(message: str) -> None:
@@ -121,3 +121,46 @@ def save_npz_atomic(path: Path, **arrays: np.ndarray) -> None:
     tmp = path.with_suffix(".tmp.npz")
     np.savez(tmp, **arrays)
     os.replace(tmp, path)
+
+
+def check_load_args(data_dir: str | None, subset: int | None, unit: str) -> None:
+    """What every `load` refuses before touching any file: a tiny subset, a missing data dir."""
+    if subset is not None and subset < 2:
+        raise DataSourceError(f"--subset must be at least 2 {unit}, got {subset}")
+    if data_dir is not None and not Path(data_dir).expanduser().is_dir():
+        raise DataSourceError(f"data dir not found: {data_dir}")
+
+
+def prepared_arrays(
+    name: str,
+    label: str,
+    data_dir: str | None,
+    hub_name: str,
+    splits: tuple[str, ...],
+    key_of: Callable[[str], str],
+    prepare: Callable[[dict[str, pd.DataFrame]], dict[str, np.ndarray]],
+) -> tuple[dict[str, np.ndarray], str]:
+    """The one load skeleton: prepared arrays from the disk cache, else read the splits, `prepare`, cache.
+
+    `key_of(source fingerprint)` names the cache entry. A local copy is fingerprinted from file stats alone,
+    so a cache hit never reads the parquet files; the hub's fingerprint needs the download first. `label`
+    ("IMDB: token ids") says what is prepared in progress lines.
+    Returns the arrays and their cache key.
+    """
+    local = files_fingerprint([f for s in splits for f in local_split_files(data_dir, s)]) if data_dir else None
+    frames = None
+    if local is None:
+        frames, hub = load_splits(data_dir, hub_name, splits)
+    key = key_of(local or hub)
+    path = cache_root() / f"{name}-{key}.npz"
+    if path.exists():
+        progress(f"{label} from cache {path}")
+        with np.load(path) as cached:
+            return dict(cached), key
+    if frames is None:
+        frames, _ = load_splits(data_dir, hub_name, splits)
+    start = time.perf_counter()
+    arrays = prepare(frames)
+    save_npz_atomic(path, **arrays)
+    progress(f"{label} prepared in {time.perf_counter() - start:.1f}s, cached at {path}")
+    return arrays, key

@@ -11,19 +11,16 @@ the cost of the longest, and a longer review keeps its head and its tail, where 
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
 from data_pipes.common import (
     DataSourceError,
     cache_key,
-    cache_root,
-    load_splits,
+    check_load_args,
+    prepared_arrays,
     progress,
-    save_npz_atomic,
     stratified_split,
     stratified_subset,
 )
@@ -120,18 +117,11 @@ def encode(tokenizer, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
     return ids, lengths
 
 
-def _prepare(data_dir: str | None, seed: int) -> tuple[dict[str, np.ndarray], str]:
-    frames, fingerprint = load_splits(data_dir, HUB_NAME, ("train", "test"))
-    key = cache_key(CACHE_VERSION, fingerprint, TOKENIZER_SETTINGS, VAL_FRACTION, seed)
-    path = cache_root() / f"imdb-{key}.npz"
-    if path.exists():
-        progress(f"IMDB: token ids from cache {path}")
-        with np.load(path) as cached:
-            return dict(cached), key
+def _prepare(frames: dict, seed: int) -> dict[str, np.ndarray]:
+    """Tokenizer trained on the training part only; token ids of every split, validation held out."""
     train_labels = frames["train"]["label"].to_numpy().astype(np.int8)
     train_idx, val_idx = stratified_split(train_labels, VAL_FRACTION, seed)
     train_texts = frames["train"]["text"].tolist()
-    start = time.perf_counter()
     progress(f"IMDB: training the word-level tokenizer on {len(train_idx):,} training reviews")
     tokenizer = build_tokenizer([train_texts[i] for i in train_idx])
     progress(f"IMDB: tokenizing {len(frames['train']) + len(frames['test']):,} reviews")
@@ -143,18 +133,17 @@ def _prepare(data_dir: str | None, seed: int) -> tuple[dict[str, np.ndarray], st
     arrays["test_ids"], arrays["test_lengths"] = encode(tokenizer, frames["test"]["text"].tolist())
     arrays["test_labels"] = frames["test"]["label"].to_numpy().astype(np.int8)
     arrays["tokenizer_json"] = np.array(tokenizer.to_str())
-    save_npz_atomic(path, **arrays)
-    progress(f"IMDB: prepared in {time.perf_counter() - start:.1f}s, cached at {path}")
-    return arrays, key
+    return arrays
 
 
 def load(data_dir: str | None = None, subset: int | None = None, seed: int = 0) -> ImdbData:
     """Load IMDB (hub or local copy), tokenized with the project tokenizer; `subset` keeps N train reviews."""
-    if subset is not None and subset < 2:
-        raise DataSourceError(f"--subset must be at least 2 reviews, got {subset}")
-    if data_dir is not None and not Path(data_dir).expanduser().is_dir():
-        raise DataSourceError(f"data dir not found: {data_dir}")
-    arrays, key = _prepare(data_dir, seed)
+    check_load_args(data_dir, subset, "reviews")
+    arrays, key = prepared_arrays(
+        "imdb", "IMDB: token ids", data_dir, HUB_NAME, ("train", "test"),
+        key_of=lambda fingerprint: cache_key(CACHE_VERSION, fingerprint, TOKENIZER_SETTINGS, VAL_FRACTION, seed),
+        prepare=lambda frames: _prepare(frames, seed),
+    )
     splits = {
         name: TokenizedSplit(arrays[f"{name}_ids"], arrays[f"{name}_lengths"], arrays[f"{name}_labels"])
         for name in ("train", "val", "test")

@@ -1,4 +1,7 @@
-"""What every command line shares: one clear line and a non-zero exit for bad input, never a traceback."""
+"""What every command line shares: one clear line and a non-zero exit for bad input, never a traceback.
+
+No torch at import time: `python -m search.imdb --help` must answer at once.
+"""
 
 from __future__ import annotations
 
@@ -11,24 +14,16 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-import torch
+from experiments.errors import USER_ERRORS, UsageError
 
-from data_pipes.common import DataSourceError
-from experiments.config import ConfigError
-from models.vision import InvalidModelConfig
-
-USER_ERRORS: tuple[type[BaseException], ...] = (DataSourceError, ConfigError, InvalidModelConfig)
+__all__ = ["UsageError", "run_cli", "with_overrides", "machine_info", "command_line"]
 
 
-class UsageError(RuntimeError):
-    """Bad arguments or environment that the user can fix; printed as one line."""
-
-
-def run_cli(main: Callable[[], int | None], extra_errors: tuple[type[BaseException], ...] = ()) -> None:
+def run_cli(main: Callable[[], int | None]) -> None:
     """Run `main`; user errors print `error: ...` and exit 2, Ctrl-C exits 130 without a traceback."""
     try:
         code = main()
-    except (UsageError, *USER_ERRORS, *extra_errors) as error:
+    except USER_ERRORS as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt:
@@ -38,7 +33,7 @@ def run_cli(main: Callable[[], int | None], extra_errors: tuple[type[BaseExcepti
 
 
 def with_overrides(config: Any, args: argparse.Namespace) -> Any:
-    """The one-config CLIs' --epochs / --seed / --name, applied to a config dataclass."""
+    """The one-config runner's --epochs / --seed / --name, applied to a config dataclass."""
     overrides = {"epochs": args.epochs, "seed": args.seed, "config_name": args.name}
     return dataclasses.replace(config, **{k: v for k, v in overrides.items() if v is not None})
 
@@ -55,6 +50,8 @@ def cpu_name() -> str:
 
 def machine_info() -> dict[str, str | int]:
     """Where a number was measured, recorded next to it."""
+    import torch
+
     info: dict[str, str | int] = {
         "cpu": cpu_name(),
         "cpu_count": os.cpu_count() or 0,

@@ -1,136 +1,93 @@
-"""Experiment configs as dataclasses (JSON round-trip, validated on creation) and the named presets."""
+"""The one config base class: JSON round-trip, field checks that name the field, presets, the task tag.
+
+Every task's config is a dataclass deriving from `BaseConfig`. Its JSON (`experiment_config.json` in every
+checkpoint) records which task it belongs to, so `evaluate` and `predict` read the task from the folder's own
+config instead of guessing from its files.
+"""
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field, fields
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, TypeVar
 
-from models.gru_classifier import POOLINGS
+from experiments.errors import ConfigError
 
-OPTIMIZERS = ("Adam", "AdamW", "SGD", "RMSprop")
-SCHEDULES = ("constant", "onecycle", "cosine")
-
-
-class ConfigError(ValueError):
-    """An invalid or unknown configuration, with one line that names the field."""
+C = TypeVar("C", bound="BaseConfig")
+TASK_KEY = "task"
 
 
 @dataclass
-class ExperimentConfig:
-    """One IMDB GRU run. The tokenizer and max length are fixed project-wide (see data_pipes.imdb)."""
+class BaseConfig:
+    """Subclasses add fields (including `config_name`, `seed`, `epochs`) and `checks`."""
 
-    config_name: str = "seed_default"
-    seed: int = 1
-    batch_size: int = 32
-    embed_dim: int = 128
-    hidden_dim: int = 128
-    num_layers: int = 2
-    is_bidirectional: bool = False
-    dropout: float = 0.2
-    pooling: str = "last"
-    optimizer: str = "Adam"
-    optimizer_params: dict[str, float] = field(default_factory=lambda: {"lr": 1e-3})
-    lr_schedule: str = "constant"
-    grad_clip: float = 1.0
-    epochs: int = 10
-    output_dim: int = 1
-    use_hand_gru: bool = False
+    TASK: ClassVar[str] = ""  # the registry key (or module path) of the task this config belongs to
 
     def __post_init__(self) -> None:
-        checks = [
-            (self.batch_size >= 1, "batch_size must be >= 1"),
-            (self.embed_dim >= 1, "embed_dim must be >= 1"),
-            (self.hidden_dim >= 1, "hidden_dim must be >= 1"),
-            (self.num_layers >= 1, "num_layers must be >= 1"),
-            (0.0 <= self.dropout < 1.0, "dropout must be in [0, 1)"),
-            (self.pooling in POOLINGS, f"pooling must be one of {POOLINGS}"),
-            (self.optimizer in OPTIMIZERS, f"optimizer must be one of {OPTIMIZERS}"),
-            (self.optimizer_params.get("lr", 0) > 0, "optimizer_params.lr must be > 0"),
-            (self.optimizer_params.get("weight_decay", 0) >= 0, "optimizer_params.weight_decay must be >= 0"),
-            (self.lr_schedule in SCHEDULES, f"lr_schedule must be one of {SCHEDULES}"),
-            (self.grad_clip >= 0, "grad_clip must be >= 0 (0 disables clipping)"),
-            (self.epochs >= 1, "epochs must be >= 1"),
-            (self.output_dim == 1, "output_dim must be 1 (one logit, BCEWithLogitsLoss)"),
-        ]
-        for ok, message in checks:
+        for ok, message in self.checks():
             if not ok:
-                raise ConfigError(f"invalid config {self.config_name!r}: {message}")
+                raise ConfigError(f"invalid config {getattr(self, 'config_name', '?')!r}: {message}")
 
-    @property
-    def lr(self) -> float:
-        return float(self.optimizer_params["lr"])
+    def checks(self) -> list[tuple[bool, str]]:
+        """(condition, message naming the field) pairs; the first false one is raised as a ConfigError."""
+        return []
+
+    @classmethod
+    def normalize_values(cls, values: dict[str, Any]) -> dict[str, Any]:
+        """Map flat search-space samples onto the fields (e.g. `lr` into `optimizer_params`)."""
+        return values
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> ExperimentConfig:
-        """Build from a nested dict or a flat one (`lr`, `weight_decay` as search spaces sample them)."""
+    def from_dict(cls: type[C], values: Mapping[str, Any]) -> C:
+        """Build from a saved config or a flat search sample; unknown keys and another task's config are errors."""
         values = dict(values)
-        params = dict(values.pop("optimizer_params", None) or {"lr": 1e-3})
-        for key in ("lr", "weight_decay"):
-            if key in values:
-                params[key] = float(values.pop(key))
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
+        task = values.pop(TASK_KEY, None)
+        if task is not None and task != cls.TASK:
+            raise ConfigError(f"this is a {task!r} config, not a {cls.TASK!r} one")
+        values = cls.normalize_values(values)
+        unknown = sorted(set(values) - {f.name for f in fields(cls)})
         if unknown:
             raise ConfigError(f"unknown config field(s): {', '.join(unknown)}")
-        return cls(**values, optimizer_params=params)
+        return cls(**values)
 
     def to_json(self, path: str | Path) -> None:
-        Path(path).write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+        Path(path).write_text(json.dumps({TASK_KEY: self.TASK, **self.to_dict()}, indent=2) + "\n")
 
     @classmethod
-    def from_json(cls, path: str | Path) -> ExperimentConfig:
-        try:
-            return cls.from_dict(json.loads(Path(path).read_text()))
-        except json.JSONDecodeError as error:
-            raise ConfigError(f"{path} is not valid JSON: {error}") from None
+    def from_json(cls: type[C], path: str | Path) -> C:
+        return cls.from_dict(read_config_json(path))
 
 
-_RECIPE = dict(batch_size=64, optimizer="AdamW", lr_schedule="onecycle", pooling="maxmean", epochs=4)
-
-IMDB_PRESETS: dict[str, ExperimentConfig] = {
-    # the course's starting point, unchanged
-    "seed_default": ExperimentConfig(),
-    # the recipe that works here: bucketed batches of 64, max+mean pooling, AdamW one-cycle
-    "gru2_maxmean": ExperimentConfig(
-        config_name="gru2_maxmean", **_RECIPE, optimizer_params={"lr": 2e-3, "weight_decay": 0.01}
-    ),
-    # one bidirectional layer costs what two forward layers cost: same compute, both directions
-    "bigru1_maxmean": ExperimentConfig(
-        config_name="bigru1_maxmean", num_layers=1, is_bidirectional=True, **_RECIPE,
-        optimizer_params={"lr": 2e-3, "weight_decay": 0.01},
-    ),
-    # bigru1_maxmean wider and more regularised: its validation loss rose in epoch 3 at dropout 0.2
-    "bigru1_wide_dropout": ExperimentConfig(
-        config_name="bigru1_wide_dropout", num_layers=1, is_bidirectional=True, hidden_dim=192, dropout=0.4,
-        **_RECIPE, optimizer_params={"lr": 2e-3, "weight_decay": 0.01},
-    ),
-    "gru1_wide": ExperimentConfig(
-        config_name="gru1_wide", num_layers=1, hidden_dim=192, **_RECIPE,
-        optimizer_params={"lr": 2e-3, "weight_decay": 0.01},
-    ),
-    "gru3_deep_dropout": ExperimentConfig(
-        config_name="gru3_deep_dropout", num_layers=3, hidden_dim=96, dropout=0.4, **_RECIPE,
-        optimizer_params={"lr": 2e-3, "weight_decay": 0.01},
-    ),
-    "gru2_batch128_lr4e-3": ExperimentConfig(
-        config_name="gru2_batch128_lr4e-3", **{**_RECIPE, "batch_size": 128},
-        optimizer_params={"lr": 4e-3, "weight_decay": 0.01},
-    ),
-}
+def read_config_json(path: str | Path) -> dict[str, Any]:
+    """A config file's JSON object, or a ConfigError saying why not."""
+    try:
+        values = json.loads(Path(path).read_text())
+    except json.JSONDecodeError as error:
+        raise ConfigError(f"{path} is not valid JSON: {error}") from None
+    except OSError as error:
+        raise ConfigError(f"cannot read config {path}: {error.strerror}") from None
+    if not isinstance(values, dict):
+        raise ConfigError(f"{path} must hold a JSON object of config fields")
+    return values
 
 
-def resolve_imdb_config(name_or_path: str) -> ExperimentConfig:
-    """A preset name or a path to a config JSON."""
-    if name_or_path in IMDB_PRESETS:
-        return IMDB_PRESETS[name_or_path]
+def resolve_config(
+    name_or_path: str, config_class: type[C], presets: Mapping[str, C],
+    rejected: Mapping[str, dict[str, Any]] | None = None,
+) -> C:
+    """A preset name or a path to a config JSON; a rejected preset raises its reason as a ConfigError."""
+    if name_or_path in presets:
+        return presets[name_or_path]
+    if rejected and name_or_path in rejected:
+        return config_class.from_dict(rejected[name_or_path])
     path = Path(name_or_path)
     if path.suffix == ".json" or path.exists():
         if not path.is_file():
             raise ConfigError(f"config file not found: {path}")
-        return ExperimentConfig.from_json(path)
-    raise ConfigError(f"unknown preset {name_or_path!r}; presets: {', '.join(IMDB_PRESETS)}")
+        return config_class.from_json(path)
+    raise ConfigError(f"unknown preset {name_or_path!r}; presets: {', '.join(presets)}")

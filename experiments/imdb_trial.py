@@ -20,19 +20,16 @@ from data_pipes.imdb import (
     length_bucketed_batches,
     vocab_size,
 )
-from experiments.config import ExperimentConfig
-from experiments.reporting import Reporter
-from experiments.training import Workload, fit, pick_device, seed_everything
+from experiments.errors import CheckpointError
+from experiments.imdb_config import ExperimentConfig
+from experiments.reporters import Reporter
+from experiments.training import TrainingJob, fit, pick_device, seed_everything
 from models.gru_classifier import GRUClassifier
 
 CONFIG_FILE = "experiment_config.json"
 WEIGHTS_FILE = "model.safetensors"
 TOKENIZER_FILE = "tokenizer.json"
 EVAL_BATCH = 256
-
-
-class CheckpointError(RuntimeError):
-    """A folder that is not a readable checkpoint of ours, with the reason in one line."""
 
 
 def build_model(config: ExperimentConfig, vocab_size: int = VOCAB_SIZE) -> GRUClassifier:
@@ -97,18 +94,18 @@ def load_checkpoint(
 def train_imdb(
     config: ExperimentConfig | dict[str, Any], data: ImdbData, reporter: Reporter | None = None
 ) -> dict[str, Any]:
-    """Train one configuration; reports val loss/accuracy each epoch. Never touches the test split."""
+    """Train one configuration; reports val loss/accuracy as the reporter asks. Never touches the test split."""
     if isinstance(config, dict):
         config = ExperimentConfig.from_dict(config)
     seed_everything(config.seed)
     device = pick_device()
     model = build_model(config, data.vocab_size)
-    rng = np.random.default_rng(config.seed)
     loss_fn = nn.BCEWithLogitsLoss()
     steps = len(length_bucketed_batches(data.train.lengths, config.batch_size, shuffle=False))
 
-    def train_batches(epoch: int):
-        for index in length_bucketed_batches(data.train.lengths, config.batch_size, shuffle=True, rng=rng):
+    def train_batches(epoch: int, start: int):
+        rng = np.random.default_rng([config.seed, epoch])  # the same order after a resume in mid-epoch
+        for index in length_bucketed_batches(data.train.lengths, config.batch_size, shuffle=True, rng=rng)[start:]:
             yield _to_device(collate(data.train, index), device)
 
     def loss_on_batch(model: nn.Module, batch) -> tuple[torch.Tensor, int]:
@@ -119,7 +116,7 @@ def train_imdb(
         result = evaluate_split(model, data.val, device)
         return {"val_loss": result["loss"], "val_accuracy": result["accuracy"]}
 
-    work = Workload(
+    work = TrainingJob(
         model=model,
         epochs=config.epochs,
         steps_per_epoch=steps,
@@ -132,8 +129,6 @@ def train_imdb(
         lr_schedule=config.lr_schedule,
         grad_clip=config.grad_clip,
         unit="seq",
+        fixed=dict(TOKENIZER_SETTINGS),
     )
-    summary = fit(work, reporter, device)
-    summary["params"] = sum(p.numel() for p in model.parameters())
-    summary["fixed"] = dict(TOKENIZER_SETTINGS)
-    return summary
+    return fit(work, reporter, device)

@@ -2,7 +2,7 @@
 
 Reads what the one-config runs (`outputs/<task>/*/run.json`) and the searches (`ray_results/*/search_summary.json`)
 recorded, ranks models by **validation** accuracy (never test), evaluates search winners once on the test split,
-and writes `model_checkpoints/assignment2-1-2/` (IMDB) and `model_checkpoints/assignment2-2-2/` (CIFAR-10):
+and writes each task's export folder (`model_checkpoints/<task.export_folder>/`, e.g. `assignment2-1-2` for IMDB):
 one folder per model (config, metrics, tokenizer / image processor; weights for the winners), `best.json`,
 `report.md` and its plots. Every export is staged and renamed into place, so an interrupted export leaves
 the previous one intact.
@@ -20,19 +20,20 @@ from pathlib import Path
 from typing import Any
 
 from experiments.cli import UsageError, command_line, machine_info, run_cli
-from experiments.imdb_trial import CheckpointError
-from experiments.reporting import replace_dir_atomically
+from experiments.reporters import replace_dir_atomically
+from experiments.task import Task
+from experiments.tasks import TASKS, get_task
 
-TASKS = {"imdb": "assignment2-1-2", "cifar": "assignment2-2-2"}
 NEVER_EXPORTED = {"trainer_state.pt"}
 WEIGHT_FILES = {"model.safetensors"}
 
 
 @dataclass
-class Entry:
-    """One trained model, from a preset run or a search's best trial."""
+class Candidate:
+    """One trained model up for export, from a one-config run or a search's best trial."""
 
     task: str
+    family: str  # ViT / Swin for vision, the GRU for IMDB: the reports compare within and across families
     name: str
     source: str
     config: dict[str, Any]
@@ -48,62 +49,60 @@ class Entry:
     command: str = ""
     test_accuracy_at_training: float | None = None  # as measured where it was trained, when that was elsewhere
 
-    @property
-    def family(self) -> str:
-        """ViT / Swin for vision, the GRU otherwise: the reports compare within and across families."""
-        return str(self.config.get("model_type", "gru"))
-
 
 def _throughput(history: list[dict[str, Any]]) -> float | None:
     rates = [v for h in history for k, v in h.items() if k.endswith("_per_s")]
     return sum(rates) / len(rates) if rates else None
 
 
-def entries_from_runs(runs_dir: Path, task: str) -> list[Entry]:
-    entries = []
+def candidates_from_runs(runs_dir: Path, task: Task) -> list[Candidate]:
+    candidates = []
     for path in sorted(runs_dir.glob("*/run.json")):
         run = json.loads(path.read_text())
-        entries.append(Entry(
-            task=task, name=run["config"]["config_name"], config=run["config"],
+        candidates.append(Candidate(
+            task=task.key, family=task.family(run["config"]), name=run["config"]["config_name"], config=run["config"],
             source="one-config run" + (f" on {run['machine']['gpu']}" if run.get("machine", {}).get("gpu") else ""),
             val_accuracy=run["val_accuracy"], test_accuracy=run["test_accuracy"], epochs=run["epochs_run"],
             train_seconds=run["train_seconds"], params=run.get("params"), throughput=_throughput(run["history"]),
             history=run["history"], checkpoint=Path(run["checkpoint"]), machine=run.get("machine", {}),
             command=run.get("command", ""),
         ))
-    return entries
+    return candidates
 
 
-def load_searches(ray_results: Path, task: str) -> list[dict[str, Any]]:
+def load_searches(ray_results: Path, task_name: str) -> list[dict[str, Any]]:
     """The `search_summary.json` of every finished search of this task."""
     found = []
     for path in sorted(ray_results.glob("*/search_summary.json")):
         summary = json.loads(path.read_text())
-        if summary.get("workload") == task and summary.get("best_checkpoint") and summary.get("finished", True):
+        if summary.get("workload") == task_name and summary.get("best_checkpoint") and summary.get("finished", True):
             found.append(summary)
     return found
 
 
-def entries_from_searches(searches: list[dict[str, Any]], task: str) -> list[Entry]:
-    """Each search contributes its best trial (best epoch's checkpoint); the family's best for vision."""
-    entries = []
+def candidates_from_searches(searches: list[dict[str, Any]], task: Task) -> list[Candidate]:
+    """Each search contributes, per model family it searched, its refit winner (trained again at full budget
+    and tested once, see search/refit.py) or, for a search run with `--refit 0`, its best trial's best checkpoint."""
+    candidates = []
     for search in searches:
-        ranked = [r for r in search["rows"] if r["best_val_accuracy"] is not None]
-        families = sorted({str(r["params"].get("model_type", "gru")) for r in ranked})
+        refits = search.get("refit") or []
+        ranked = refits or [r for r in search["rows"] if r["best_val_accuracy"] is not None]
+        families = sorted({task.family(r["params"]) for r in ranked})
         for family in families:
-            row = next(r for r in ranked if str(r["params"].get("model_type", "gru")) == family)
-            checkpoint = _best_checkpoint_of(row, search)
+            row = next(r for r in ranked if task.family(r["params"]) == family)  # best first
+            checkpoint = Path(row["checkpoint"]) if refits else _best_checkpoint_of(row, search)
             metrics = json.loads((checkpoint / "metrics.json").read_text())
             suffix = "" if len(families) == 1 else f"_{family}"
-            entries.append(Entry(
-                task=task, name=f"search_{search['search']}{suffix}", source=f"search {search['search']}",
+            candidates.append(Candidate(
+                task=task.key, family=family, name=f"search_{search['search']}{suffix}",
+                source=f"search {search['search']}" + (" (refit)" if refits else ""),
                 config=json.loads((checkpoint / "experiment_config.json").read_text()),
-                val_accuracy=metrics["val_accuracy"], test_accuracy=None, epochs=metrics["epoch"],
-                train_seconds=metrics["train_seconds"], params=None, throughput=_throughput(metrics["history"]),
-                history=metrics["history"], checkpoint=checkpoint, machine=search.get("machine", {}),
-                command=search.get("command", ""),
+                val_accuracy=metrics["val_accuracy"], test_accuracy=row.get("test_accuracy") if refits else None,
+                epochs=metrics["epoch"], train_seconds=metrics["train_seconds"], params=None,
+                throughput=_throughput(metrics["history"]), history=metrics["history"], checkpoint=checkpoint,
+                machine=search.get("machine", {}), command=search.get("command", ""),
             ))
-    return entries
+    return candidates
 
 
 def _best_checkpoint_of(row: dict[str, Any], search: dict[str, Any]) -> Path:
@@ -115,15 +114,15 @@ def _best_checkpoint_of(row: dict[str, Any], search: dict[str, Any]) -> Path:
     return best.parent
 
 
-def evaluate_entry(entry: Entry, data_dir: str | None) -> tuple[float, int]:
-    """Test accuracy and parameter count of an entry, computed from its checkpoint."""
+def evaluate_candidate(entry: Candidate, task: Task, data_dir: str | None) -> tuple[float, int]:
+    """Test accuracy and parameter count of a candidate, computed from its checkpoint."""
     from experiments import evaluate
 
-    result = evaluate.evaluate_checkpoint(entry.checkpoint, data_dir)
+    result = evaluate.evaluate_checkpoint(entry.checkpoint, data_dir, task)
     return result["test_accuracy"], result["params"]
 
 
-def export_entry(entry: Entry, target: Path, with_weights: bool) -> None:
+def export_candidate(entry: Candidate, target: Path, with_weights: bool) -> None:
     """Stage the folder (config, tokenizer/processor, metrics, weights if asked), then swap it in."""
     staging = target.parent / f".{target.name}.export"
     shutil.rmtree(staging, ignore_errors=True)
@@ -149,7 +148,7 @@ def read_best(folder: Path) -> dict[str, Any] | None:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
-def export_task(entries: list[Entry], folder: Path, force: bool, all_weights: bool) -> list[Entry]:
+def export_task(entries: list[Candidate], folder: Path, force: bool, all_weights: bool) -> list[Candidate]:
     """Export every entry; the best (by val) of each family gets weights; keeps a better existing best."""
     folder.mkdir(parents=True, exist_ok=True)
     ranked = sorted(entries, key=lambda e: -e.val_accuracy)
@@ -166,7 +165,7 @@ def export_task(entries: list[Entry], folder: Path, force: bool, all_weights: bo
         if keep_previous and entry.name == previous["name"]:
             continue
         with_weights = all_weights or family_best[entry.family] is entry
-        export_entry(entry, folder / entry.name, with_weights)
+        export_candidate(entry, folder / entry.name, with_weights)
     if keep_previous:
         print(f"kept the existing best {previous['name']} (val {previous['val_accuracy']:.4f} > "
               f"{best.val_accuracy:.4f}); pass --force to replace it")
@@ -184,44 +183,58 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--outputs", type=Path, default=Path("outputs"), help="one-config runs (<task>/*/run.json)")
     parser.add_argument("--ray-results", type=Path, default=Path("ray_results"), help="searches' storage path")
     parser.add_argument("--out", type=Path, default=Path("model_checkpoints"), help="where exports go")
-    parser.add_argument("--imdb-data-dir", default=None, help="IMDB copy, to test-evaluate search winners")
-    parser.add_argument("--cifar-data-dir", default=None, help="CIFAR-10 copy, to test-evaluate search winners")
-    parser.add_argument("--tasks", nargs="+", choices=sorted(TASKS), default=sorted(TASKS))
+    parser.add_argument("--tasks", nargs="+", default=list(TASKS), metavar="TASK",
+                        help=f"tasks to summarize: {', '.join(TASKS)}, or a module path defining TASK")
+    parser.add_argument("--data-dir", action="append", default=[], metavar="TASK=PATH",
+                        help="a task's dataset copy, to test-evaluate its search winners (repeatable)")
+    for key in TASKS:
+        parser.add_argument(f"--{key}-data-dir", default=None, help=f"the same as --data-dir {key}=PATH")
     parser.add_argument("--all-weights", action="store_true", help="export weights of every model, not the winners")
     parser.add_argument("--force", action="store_true", help="replace a better existing best / an existing archive")
     parser.add_argument("--archive", metavar="ID", default=None, help="also pack model_checkpoints/ into ID.tar.gz")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    args.data_dirs = {key: getattr(args, f"{key}_data_dir") for key in TASKS if getattr(args, f"{key}_data_dir")}
+    for item in args.data_dir:
+        key, sep, path = item.partition("=")
+        if not sep or not key or not path:
+            raise UsageError(f"--data-dir takes TASK=PATH, got {item!r}")
+        args.data_dirs[key] = path
+    return args
+
+
+def data_flag(task: Task) -> str:
+    return f"--{task.key}-data-dir" if task.key in TASKS else f"--data-dir {task.key}=PATH"
 
 
 def main(argv: list[str] | None = None) -> int:
-    from experiments import report
+    from experiments import markdown_report
 
     args = parse_args(argv)
     started = time.perf_counter()
     here = machine_info()
     wrote_any = False
-    for task in args.tasks:
-        searches = load_searches(args.ray_results, task)
-        entries = entries_from_runs(args.outputs / task, task) + entries_from_searches(searches, task)
-        if not entries:
-            print(f"{task}: nothing to summarize (no {args.outputs / task}/*/run.json, no {task} search)")
+    for task in [get_task(key) for key in args.tasks]:
+        searches = load_searches(args.ray_results, task.name)
+        candidates = candidates_from_runs(args.outputs / task.name, task) + candidates_from_searches(searches, task)
+        if not candidates:
+            print(f"{task.key}: nothing to summarize (no {args.outputs / task.name}/*/run.json, no {task.name} search)")
             continue
-        data_dir = args.imdb_data_dir if task == "imdb" else args.cifar_data_dir
-        for entry in entries:
+        data_dir = args.data_dirs.get(task.key)
+        for entry in candidates:
             # a model trained on another device (bf16 there) is re-measured here, so evaluate reproduces it
             elsewhere = entry.machine.get("gpu") != here.get("gpu") and entry.test_accuracy is not None
             if entry.test_accuracy is None or (elsewhere and data_dir is not None):
                 if data_dir is None:
-                    raise UsageError(f"{entry.name} has no test accuracy yet: pass --{task}-data-dir to evaluate it")
-                measured, params = evaluate_entry(entry, data_dir)
+                    raise UsageError(f"{entry.name} has no test accuracy yet: pass {data_flag(task)} to evaluate it")
+                measured, params = evaluate_candidate(entry, task, data_dir)
                 if elsewhere:
                     entry.test_accuracy_at_training = entry.test_accuracy
                 entry.test_accuracy, entry.params = measured, entry.params or params
-        folder = args.out / TASKS[task]
-        ranked = export_task(entries, folder, args.force, args.all_weights)
-        report.write_report(task, ranked, searches, folder, command_line("experiments.summarize"), here,
-                            time.perf_counter() - started, benchmarks=args.outputs / "benchmarks")
-        print(f"{task}: exported {len(ranked)} models to {folder}, best {ranked[0].name} "
+        folder = args.out / task.export_folder
+        ranked = export_task(candidates, folder, args.force, args.all_weights)
+        markdown_report.write_report(task, ranked, searches, folder, command_line("experiments.summarize"), here,
+                                     time.perf_counter() - started, benchmarks=args.outputs / "benchmarks")
+        print(f"{task.key}: exported {len(ranked)} models to {folder}, best {ranked[0].name} "
               f"(val {ranked[0].val_accuracy:.4f}, test {ranked[0].test_accuracy:.4f}); report {folder / 'report.md'}")
         wrote_any = True
     if args.archive:
@@ -251,4 +264,4 @@ def write_archive(checkpoints: Path, student_id: str, force: bool) -> Path:
 
 
 if __name__ == "__main__":
-    run_cli(main, extra_errors=(CheckpointError,))
+    run_cli(main)

@@ -1,6 +1,6 @@
 """The epoch loop every trial shares: optimiser, schedule, AMP, NaN guard, checkpoints, resume, progress.
 
-A workload supplies a model, how to make one epoch of batches, a loss on a batch, an evaluation and a
+A task's trial supplies a model, how to make one epoch of batches, a loss on a batch, an evaluation and a
 checkpoint writer; `fit` does the rest the same way for IMDB and CIFAR-10, with or without Ray.
 """
 
@@ -13,7 +13,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from experiments.reporting import Reporter
+from experiments.reporters import Reporter
+from experiments.units import as_epoch
 
 TRAINER_STATE = "trainer_state.pt"
 METRICS_FILE = "metrics.json"
@@ -59,9 +60,12 @@ def build_schedule(
     if kind == "constant":
         return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
     if kind == "onecycle":
+        # OneCycleLR divides by (pct_start · steps − 1) and by its anneal length: both must be ≥ 1 step, or a tiny
+        # run (10 steps, 10 % warm-up) dies with ZeroDivisionError
         max_lrs = [group["lr"] for group in optimizer.param_groups]
+        steps = max(total_steps, 4)
         return torch.optim.lr_scheduler.OneCycleLR(
-            optimizer, max_lr=max_lrs, total_steps=max(total_steps, 2), pct_start=max(warmup_fraction, 0.01)
+            optimizer, max_lr=max_lrs, total_steps=steps, pct_start=min(max(warmup_fraction, 2 / steps), 0.5)
         )
     warmup = max(1, int(total_steps * warmup_fraction))
 
@@ -80,13 +84,13 @@ def show_progress() -> bool:
 
 
 @dataclass
-class Workload:
-    """What `fit` needs from a task, for one configuration and one dataset."""
+class TrainingJob:
+    """What `fit` needs from a trial: one configuration on one dataset."""
 
     model: nn.Module
     epochs: int
     steps_per_epoch: int
-    train_batches: Callable[[int], Iterable[Any]]  # epoch -> batches (already on device)
+    train_batches: Callable[[int, int], Iterable[Any]]  # (epoch, first step) -> that epoch's batches from there on
     loss_on_batch: Callable[[nn.Module, Any], tuple[torch.Tensor, int]]  # -> (mean loss, batch size)
     evaluate: Callable[[nn.Module], dict[str, float]]  # -> {"val_loss":..., "val_accuracy":...}
     save_checkpoint: Callable[[nn.Module, Path], None]  # writes weights + configs into a folder
@@ -96,14 +100,28 @@ class Workload:
     grad_clip: float
     unit: str = "seq"
     warmup_fraction: float = 0.1
+    fixed: dict[str, Any] = field(default_factory=dict)  # data settings recorded with the result
 
 
-def fit(work: Workload, reporter: Reporter | None, device: torch.device) -> dict[str, Any]:
-    """Train for `work.epochs`, reporting and checkpointing every epoch; returns the final summary."""
+def report_points(steps_per_epoch: int, reports_per_epoch: int) -> list[int]:
+    """The steps of an epoch after which `fit` evaluates, reports and checkpoints (the last is the epoch's end).
+
+    With fewer steps than reports some points repeat: that report re-evaluates without training, so a trial
+    always makes `epochs × reports_per_epoch` reports and the scheduler's rungs mean the same on any data size.
+    """
+    return [math.ceil(j * steps_per_epoch / reports_per_epoch) for j in range(1, reports_per_epoch + 1)]
+
+
+def fit(work: TrainingJob, reporter: Reporter | None, device: torch.device) -> dict[str, Any]:
+    """Train for `work.epochs`, evaluating, checkpointing and reporting `reporter.reports_per_epoch` times an epoch
+    (once by default); returns the final summary. The LR schedule always spans all `work.epochs`: a scheduler
+    that stops the trial early cuts it short, it does not shorten its schedule."""
     model = work.model.to(device)
     optimizer = build_optimizer(model, work.optimizer, work.optimizer_params)
     schedule = build_schedule(optimizer, work.lr_schedule, work.epochs * work.steps_per_epoch, work.warmup_fraction)
-    start_epoch, history = 0, []
+    per_epoch = max(1, int(getattr(reporter, "reports_per_epoch", 1)))
+    points = report_points(work.steps_per_epoch, per_epoch)
+    done, history = 0, []  # reports made so far
     resume_dir = reporter.resume_from() if reporter is not None else None
     if resume_dir is not None:
         state = torch.load(Path(resume_dir) / TRAINER_STATE, map_location=device, weights_only=True)
@@ -111,21 +129,26 @@ def fit(work: Workload, reporter: Reporter | None, device: torch.device) -> dict
         optimizer.load_state_dict(state["optimizer"])
         schedule.load_state_dict(state["schedule"])
         torch.set_rng_state(state["torch_rng"])
-        start_epoch = int(state["epoch"]) + 1
+        done = int(state.get("reports", (int(state["epoch"]) + 1) * per_epoch))
         history = json.loads((Path(resume_dir) / METRICS_FILE).read_text())["history"]
     amp = device.type == "cuda"
     train_seconds = sum(h["epoch_seconds"] for h in history)
-    for epoch in range(start_epoch, work.epochs):
+    batches, batches_epoch = None, -1
+    while done < work.epochs * per_epoch:
+        epoch, index = divmod(done, per_epoch)
+        start, stop = (points[index - 1] if index else 0), points[index]
+        if batches_epoch != epoch:  # a new epoch, or resuming in the middle of one
+            batches, batches_epoch = iter(work.train_batches(epoch, start)), epoch
+            if show_progress():
+                from tqdm import tqdm
+
+                batches = iter(tqdm(batches, total=work.steps_per_epoch - start, leave=False, unit="batch",
+                                    desc=f"epoch {epoch + 1}/{work.epochs}", file=sys.stderr))
         model.train()
         started = time.perf_counter()
         total_loss, seen = 0.0, 0
-        batches = work.train_batches(epoch)
-        if show_progress():
-            from tqdm import tqdm
-
-            batches = tqdm(batches, total=work.steps_per_epoch, desc=f"epoch {epoch + 1}/{work.epochs}",
-                           unit="batch", leave=False, file=sys.stderr)
-        for step, batch in enumerate(batches):
+        for step in range(start, stop):
+            batch = next(batches)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
                 loss, size = work.loss_on_batch(model, batch)
             if not torch.isfinite(loss):
@@ -138,21 +161,19 @@ def fit(work: Workload, reporter: Reporter | None, device: torch.device) -> dict
             schedule.step()
             total_loss += loss.item() * size
             seen += size
-            if hasattr(batches, "set_postfix") and step % 10 == 0:
-                rate = seen / (time.perf_counter() - started)
-                batches.set_postfix(loss=f"{total_loss / seen:.4f}", **{f"{work.unit}/s": f"{rate:.0f}"})
         train_time = time.perf_counter() - started
         model.eval()
         with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
             evaluation = work.evaluate(model)
-        epoch_seconds = time.perf_counter() - started
-        train_seconds += epoch_seconds
+        seconds = time.perf_counter() - started
+        train_seconds += seconds
+        done += 1
         metrics = {
-            "epoch": epoch + 1,
+            "epoch": as_epoch(epoch + stop / max(work.steps_per_epoch, 1)),
             "train_loss": total_loss / max(seen, 1),
             **evaluation,
-            f"{work.unit}_per_s": seen / train_time,
-            "epoch_seconds": epoch_seconds,
+            f"{work.unit}_per_s": seen / max(train_time, 1e-9),
+            "epoch_seconds": seconds,  # the time since the previous report: an epoch, or the fraction reported
         }
         history.append(metrics)
         best = max(history, key=lambda h: h["val_accuracy"])
@@ -169,6 +190,7 @@ def fit(work: Workload, reporter: Reporter | None, device: torch.device) -> dict
                     "schedule": schedule.state_dict(),
                     "torch_rng": torch.get_rng_state(),
                     "epoch": epoch,
+                    "reports": done,
                 },
                 Path(folder) / TRAINER_STATE,
             )
@@ -178,7 +200,9 @@ def fit(work: Workload, reporter: Reporter | None, device: torch.device) -> dict
     return {
         "best_val_accuracy": best["val_accuracy"],
         "best_epoch": best["epoch"],
-        "epochs_run": len(history),
+        "epochs_run": history[-1]["epoch"] if history else 0,
         "train_seconds": train_seconds,
         "history": history,
+        "params": sum(p.numel() for p in model.parameters()),
+        "fixed": dict(work.fixed),
     }

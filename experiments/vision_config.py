@@ -6,14 +6,13 @@ sampler can offer them as plain categorical choices. The model shape is checked 
 
 from __future__ import annotations
 
-import json
 import numbers
-from dataclasses import asdict, dataclass, field, fields
-from pathlib import Path
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from data_pipes.cifar10 import AUGMENT_MAX
-from experiments.config import ConfigError
+from experiments.config import BaseConfig, resolve_config
+from experiments.errors import ConfigError
 from models.vision import MODEL_TYPES, InvalidModelConfig, model_params, validate
 
 INT_FIELDS = ("image_size", "patch_size", "hidden_size", "num_hidden_layers", "num_attention_heads",
@@ -33,8 +32,10 @@ def _int_list(value: Any) -> Any:
 
 
 @dataclass
-class VisionConfig:
+class VisionConfig(BaseConfig):
     """One CIFAR-10 run: model shape (ViT or Swin fields, the other type's are ignored) + training recipe."""
+
+    TASK = "cifar"
 
     config_name: str = "custom"
     model_type: str = "vit"
@@ -74,7 +75,14 @@ class VisionConfig:
             value = getattr(self, name)
             if isinstance(value, numbers.Real) and not isinstance(value, bool) and float(value).is_integer():
                 setattr(self, name, int(value))
-        checks = [
+        super().__post_init__()
+        try:
+            validate(self.model_params())
+        except InvalidModelConfig as error:
+            raise ConfigError(f"invalid config {self.config_name!r}: {error}") from None
+
+    def checks(self) -> list[tuple[bool, str]]:
+        return [
             (self.model_type in MODEL_TYPES, f"model_type must be one of {MODEL_TYPES}"),
             (isinstance(self.batch_size, int) and self.batch_size >= 1, "batch_size must be an integer >= 1"),
             (isinstance(self.epochs, int) and self.epochs >= 1, "epochs must be an integer >= 1"),
@@ -91,42 +99,10 @@ class VisionConfig:
                 f"augment_strength must be an integer in [0, {AUGMENT_MAX}]",
             ),
         ]
-        for ok, message in checks:
-            if not ok:
-                raise ConfigError(f"invalid config {self.config_name!r}: {message}")
-        try:
-            validate(self.model_params())
-        except InvalidModelConfig as error:
-            raise ConfigError(f"invalid config {self.config_name!r}: {error}") from None
 
     def model_params(self) -> dict[str, Any]:
         """The flat dict models.vision.build_model takes (this model type's keys only)."""
         return model_params(asdict(self))
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> VisionConfig:
-        """Build from a flat dict (a search-space sample or a saved config); unknown keys are an error."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ConfigError(f"unknown config field(s): {', '.join(unknown)}")
-        return cls(**values)
-
-    def to_json(self, path: str | Path) -> None:
-        Path(path).write_text(json.dumps(self.to_dict(), indent=2) + "\n")
-
-    @classmethod
-    def from_json(cls, path: str | Path) -> VisionConfig:
-        try:
-            values = json.loads(Path(path).read_text())
-        except json.JSONDecodeError as error:
-            raise ConfigError(f"{path} is not valid JSON: {error}") from None
-        if not isinstance(values, dict):
-            raise ConfigError(f"{path} must hold a JSON object of config fields")
-        return cls.from_dict(values)
 
 
 _RECIPE = dict(batch_size=128, epochs=30, lr=1e-3, weight_decay=0.05, label_smoothing=0.1, augment_strength=1)
@@ -177,27 +153,16 @@ VISION_PRESETS: dict[str, VisionConfig] = {
         warmup_fraction=0.05, label_smoothing=0.1, augment_strength=1, cutmix_prob=0.3, mixup_prob=0.2,
     ),
 }
-DEFAULT_PRESET = {"vit": "vit_small_p4", "swin": "swin_small_p2"}
 
 
 def resolve_vision_config(name_or_path: str) -> VisionConfig:
     """A preset name or a path to a config JSON (rejected presets raise ConfigError with the reason)."""
-    if name_or_path in VISION_PRESETS:
-        return VISION_PRESETS[name_or_path]
-    if name_or_path in REJECTED_PRESETS:
-        return VisionConfig.from_dict(REJECTED_PRESETS[name_or_path])
-    path = Path(name_or_path)
-    if path.suffix == ".json" or path.exists():
-        if not path.is_file():
-            raise ConfigError(f"config file not found: {path}")
-        return VisionConfig.from_json(path)
-    raise ConfigError(f"unknown preset {name_or_path!r}; presets: {', '.join(VISION_PRESETS)}")
+    return resolve_config(name_or_path, VisionConfig, VISION_PRESETS, REJECTED_PRESETS)
 
 
 __all__ = [
     "VisionConfig",
     "VISION_PRESETS",
     "REJECTED_PRESETS",
-    "DEFAULT_PRESET",
     "resolve_vision_config",
 ]

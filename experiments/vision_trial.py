@@ -26,9 +26,9 @@ from data_pipes.cifar10 import (
     normalize,
     to_tensor,
 )
-from experiments.imdb_trial import CheckpointError
-from experiments.reporting import Reporter
-from experiments.training import Workload, fit, pick_device, seed_everything
+from experiments.errors import CheckpointError
+from experiments.reporters import Reporter
+from experiments.training import TrainingJob, fit, pick_device, seed_everything
 from experiments.vision_config import VisionConfig
 from models.vision import build_model, logits
 
@@ -131,7 +131,7 @@ def confusion_matrix(predictions: np.ndarray, labels: np.ndarray, num_classes: i
 def train_vision(
     config: VisionConfig | dict[str, Any], data: CifarData, reporter: Reporter | None = None
 ) -> dict[str, Any]:
-    """Train one configuration; reports val loss/accuracy each epoch. Never touches the test split."""
+    """Train one configuration; reports val loss/accuracy as the reporter asks. Never touches the test split."""
     if isinstance(config, dict):
         config = VisionConfig.from_dict(config)
     seed_everything(config.seed)
@@ -144,9 +144,9 @@ def train_vision(
     batch_size = min(config.batch_size, len(data.train))
     steps = len(data.train) // batch_size  # full batches only: one shape for every step
 
-    def train_batches(epoch: int):
+    def train_batches(epoch: int, start: int):
         order = np.random.default_rng([config.seed, epoch]).permutation(len(data.train))  # same after resume
-        for step in range(steps):
+        for step in range(start, steps):
             index = order[step * batch_size : (step + 1) * batch_size]
             x = color_jitter(crop_flip(to_tensor(data.train.images[index], device)), config.augment_strength)
             y = torch.from_numpy(data.train.labels[index].astype(np.int64)).to(device, non_blocking=True)
@@ -162,7 +162,7 @@ def train_vision(
         result = evaluate_split(model, data.val.images, data.val.labels, device, config.image_size)
         return {"val_loss": result["loss"], "val_accuracy": result["accuracy"]}
 
-    work = Workload(
+    work = TrainingJob(
         model=model,
         epochs=config.epochs,
         steps_per_epoch=steps,
@@ -176,15 +176,12 @@ def train_vision(
         grad_clip=config.grad_clip,
         unit="img",
         warmup_fraction=config.warmup_fraction,
+        fixed=dict(data.settings),
     )
-    summary = fit(work, reporter, device)
-    summary["params"] = sum(p.numel() for p in model.parameters())
-    summary["fixed"] = dict(data.settings)
-    return summary
+    return fit(work, reporter, device)
 
 
 __all__ = [
-    "CheckpointError",
     "confusion_matrix",
     "evaluate_split",
     "image_processor",

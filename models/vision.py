@@ -27,6 +27,8 @@ from typing import Any
 import torch
 from transformers import SwinConfig, SwinForImageClassification, ViTConfig, ViTForImageClassification
 
+from models.errors import InvalidModelConfig
+
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 MODEL_TYPES = ("vit", "swin")
 
@@ -52,10 +54,6 @@ SWIN_DEFAULTS: dict[str, Any] = {
     "num_heads": [2, 4, 8],
     "window_size": 4,
 }
-
-
-class InvalidModelConfig(ValueError):
-    """A model shape transformers would reject with a bare error or silently mishandle; names the field."""
 
 
 def model_params(params: dict[str, Any]) -> dict[str, Any]:

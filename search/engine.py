@@ -1,7 +1,11 @@
 """The one search engine: Ray Tune + (Optuna | random) + (ASHA | FIFO), tracked in MLflow, resumable.
 
-A workload (IMDB, CIFAR-10) says how to load its data, which trial function to run and which space to
-search; everything else — resources, scheduling, checkpoints, tracking, resume, the final table — is here.
+A `Task` says how to load its data, which trial function to run and which space to search; everything else —
+resources, scheduling, checkpoints, tracking, resume, the final table — is here, the same for every task.
+Every task is selected on validation accuracy, maximised (`METRIC`, `MODE`): the trial loop, the tracker, the
+ranking, the importance and the summarizer all read that one metric.
+
+Importing this module loads neither torch nor Ray: `--help` and bad flags answer at once.
 """
 
 from __future__ import annotations
@@ -9,46 +13,45 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import shlex
 import shutil
 import socket
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from experiments.cli import UsageError, machine_info
-from search.spaces import SearchSpace
+from experiments.space import SearchSpace
+from experiments.task import Task, TrialFn
+from experiments.tasks import TASKS
+from experiments.units import as_epoch
 
-TrialFn = Callable[[dict[str, Any], Any, Any], dict[str, Any]]
-SEARCH_SETTINGS = ("trials", "max_epochs", "grace_period", "reduction_factor", "searcher", "startup_trials",
-                   "scheduler", "seed", "subset", "model", "cpus_per_trial", "gpus_per_trial")
+METRIC, MODE = "val_accuracy", "max"
+BEST = f"best_{METRIC}"
+SEARCH_SETTINGS = ("trials", "max_epochs", "grace_period", "reduction_factor", "report_every", "searcher",
+                   "startup_trials", "scheduler", "seed", "subset", "cpus_per_trial", "gpus_per_trial", "refit",
+                   "refit_epochs", "warm_start")
+EPSILON = 1e-6
 
 
-@dataclass
-class SearchWorkload:
-    """What the engine needs from a task; the engine knows nothing else about it."""
+def search_settings(task: Task) -> tuple[str, ...]:
+    """The flags a search is started with and keeps when resumed: the engine's, then the task's own."""
+    return SEARCH_SETTINGS + task.search_settings
 
-    name: str
-    load_data: Callable[[argparse.Namespace], Any]
-    trial_fn: TrialFn
-    space: Callable[[argparse.Namespace], SearchSpace]
-    fixed_params: Callable[[Any, argparse.Namespace], dict[str, Any]]
-    add_arguments: Callable[[argparse.ArgumentParser], None] = lambda parser: None
-    describe_config: Callable[[dict[str, Any], argparse.Namespace], str] | None = None  # dry run; raises if invalid
-    export_command: str = "python -m experiments.summarize"
-    metric: str = "val_accuracy"
-    mode: str = "max"
-    defaults: dict[str, Any] = field(default_factory=dict)
+
+def search_command(task: Task) -> str:
+    return f"python -m search.{task.key}" if task.key in TASKS else f"python -m search --task {task.key}"
 
 
 class TuneReporter:
     """The trial's reporter inside Tune: metrics + checkpoint folder → `tune.report`; resume via Tune."""
 
-    def __init__(self) -> None:
+    def __init__(self, reports_per_epoch: int = 1) -> None:
+        self.reports_per_epoch = reports_per_epoch
         self.restored_dirs: list[str] = []
 
     def report(self, metrics: dict[str, float], checkpoint_dir: str) -> None:
@@ -79,6 +82,7 @@ def run_trial(
     to_config: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
     threads: int = 1,
     search_name: str = "search",
+    reports_per_epoch: int = 1,
 ) -> None:
     """The Tune trainable: a plain trial function behind a Tune reporter, one torch thread per CPU."""
     import logging
@@ -91,24 +95,35 @@ def run_trial(
     torch.set_num_threads(max(1, threads))
     trial_config = to_config(config)
     trial_config["config_name"] = f"{search_name}-{tune.get_context().get_trial_id()}"
-    reporter = TuneReporter()
+    reporter = TuneReporter(reports_per_epoch)
     try:
         trial_fn(trial_config, data, reporter)
     finally:
         reporter.close()
 
 
-def build_parser(workload: SearchWorkload) -> argparse.ArgumentParser:
-    d = {"trials": 40, "max_epochs": 4, "grace_period": 1, "reduction_factor": 2, **workload.defaults}
+def build_parser(task: Task) -> argparse.ArgumentParser:
+    d = {"trials": 40, "max_epochs": 4, "grace_period": 1, "reduction_factor": 2, "report_every": 1.0,
+         **task.search_defaults}
     parser = argparse.ArgumentParser(
-        prog=f"python -m search.{workload.name}",
-        description=f"Hyperparameter search for {workload.name} (Ray Tune + Optuna + ASHA, tracked in MLflow).",
+        prog=search_command(task),
+        description=f"Hyperparameter search for {task.name} (Ray Tune + Optuna + ASHA, tracked in MLflow).",
     )
     add = parser.add_argument
     add("--trials", type=int, default=d["trials"], help="number of trials to sample")
     add("--max-epochs", type=int, default=d["max_epochs"], help="epochs of a trial that is never stopped")
-    add("--grace-period", type=int, default=None,
-        help=f"epochs every trial gets before ASHA may stop it (default {d['grace_period']}, at most --max-epochs)")
+    add("--grace-period", type=float, default=None,
+        help=f"epochs every trial gets before ASHA may stop it (default {d['grace_period']:g}, at most --max-epochs;"
+             " fractions of an epoch with --report-every)")
+    add("--report-every", type=float, default=d["report_every"],
+        help=f"evaluate, checkpoint and report every this fraction of an epoch: 1, 0.5, 0.25… (default "
+             f"{d['report_every']:g}); ASHA's rungs can then fall inside an epoch")
+    add("--refit", type=int, default=1,
+        help="after the search, train the K best configurations again on the full training split with a fresh "
+             "seed and test each once; the best refit is what the summarizer exports (0: no refit)")
+    add("--refit-epochs", type=int, default=None, help="epochs of each refit (default: --max-epochs)")
+    add("--warm-start", nargs="+", default=None, metavar="SOURCE",
+        help="evaluate these first: a preset name, a config JSON, or search:NAME (the best 5 of an earlier search)")
     add("--reduction-factor", type=int, default=d["reduction_factor"], help="ASHA keeps 1/this at each rung")
     add("--data-dir", default=None, help="local dataset copy in the hub layout (default: download from the hub)")
     add("--subset", type=int, default=d.get("subset"), help="use N training examples (quick runs)")
@@ -118,7 +133,7 @@ def build_parser(workload: SearchWorkload) -> argparse.ArgumentParser:
     add("--address", default=None, help="join an existing Ray cluster: 'auto' or 'ray://host:port'")
     add("--storage-path", default=None, help="Tune results (default ./ray_results; shared FS or s3:// on clusters)")
     add("--tracking-uri", default=None, help="MLflow tracking URI (default sqlite:///<abs>/mlruns/mlflow.db)")
-    add("--experiment", default=f"tunelab-{workload.name}", help="MLflow experiment name")
+    add("--experiment", default=f"tunelab-{task.name}", help="MLflow experiment name")
     add("--name", default=None, help="search name; an existing name is resumed")
     add("--seed", type=int, default=0, help="seed of the sampler and of every trial")
     add("--resume", action="store_true", help="continue an interrupted search (--name, or the latest one)")
@@ -129,15 +144,23 @@ def build_parser(workload: SearchWorkload) -> argparse.ArgumentParser:
     add("--verbose", type=int, default=1, choices=(0, 1, 2), help="Tune's console output (0 quiet, 1 table)")
     add("--dry-run", action="store_true", help="print space, scheduler, resources and sample configs; train nothing")
     add("--dry-run-samples", type=int, default=5, help="configurations drawn from the space by --dry-run")
-    workload.add_arguments(parser)
+    task.add_search_arguments(parser)
     parser.set_defaults(default_grace_period=d["grace_period"])
     return parser
 
 
 def check_args(args: argparse.Namespace) -> None:
     """Bad input is refused here, before anything is started or written."""
+    if not 0 < args.report_every <= 1 or abs(1 / args.report_every - round(1 / args.report_every)) > EPSILON:
+        raise UsageError(f"--report-every must be 1/N of an epoch (1, 0.5, 0.25, 0.2…), got {args.report_every:g}")
     if args.grace_period is None:
-        args.grace_period = min(args.default_grace_period, max(args.max_epochs, 1))
+        args.grace_period = min(max(args.default_grace_period, args.report_every), max(args.max_epochs, 1))
+    if args.refit < 0:
+        raise UsageError(f"--refit must be 0 (no refit) or more, got {args.refit}")
+    if args.refit_epochs is None:
+        args.refit_epochs = args.max_epochs
+    if args.refit_epochs < 1:
+        raise UsageError(f"--refit-epochs must be at least 1, got {args.refit_epochs}")
     if args.trials < 1:
         raise UsageError(f"--trials must be at least 1, got {args.trials}")
     if args.startup_trials is None:  # Optuna's own 10 would leave a 16-trial search only 6 guided trials
@@ -146,8 +169,9 @@ def check_args(args: argparse.Namespace) -> None:
         raise UsageError(f"--startup-trials must be at least 1, got {args.startup_trials}")
     if args.max_epochs < 1:
         raise UsageError(f"--max-epochs must be at least 1, got {args.max_epochs}")
-    if not 1 <= args.grace_period <= args.max_epochs:
-        raise UsageError(f"--grace-period must be in [1, --max-epochs={args.max_epochs}], got {args.grace_period}")
+    if not args.report_every - EPSILON <= args.grace_period <= args.max_epochs:
+        raise UsageError(f"--grace-period must be in [--report-every={args.report_every:g}, "
+                         f"--max-epochs={args.max_epochs}], got {args.grace_period:g}")
     if args.reduction_factor < 2:
         raise UsageError(f"--reduction-factor must be at least 2, got {args.reduction_factor}")
     if args.cpus_per_trial <= 0 or args.gpus_per_trial < 0:
@@ -203,46 +227,64 @@ def storage_root(args: argparse.Namespace) -> str:
     return args.storage_path if "://" in args.storage_path else str(Path(args.storage_path).resolve())
 
 
-def resolve_name(workload: SearchWorkload, args: argparse.Namespace, root: str) -> str:
+def resolve_name(task: Task, args: argparse.Namespace, root: str) -> str:
     if args.name:
         return args.name
     if args.resume:
         if "://" in root or not Path(root).is_dir():
             raise UsageError("--resume without --name needs a local --storage-path holding earlier searches")
         earlier = sorted(
-            (p for p in Path(root).iterdir() if p.is_dir() and p.name.startswith(f"{workload.name}-")),
+            (p for p in Path(root).iterdir() if p.is_dir() and p.name.startswith(f"{task.name}-")),
             key=lambda p: p.stat().st_mtime,
         )
         if not earlier:
-            raise UsageError(f"--resume: no earlier {workload.name} search under {root}")
+            raise UsageError(f"--resume: no earlier {task.name} search under {root}")
         return earlier[-1].name
-    return f"{workload.name}-{datetime.now():%Y%m%d-%H%M%S}"
+    return f"{task.name}-{datetime.now():%Y%m%d-%H%M%S}"
 
 
-def make_searcher(workload: SearchWorkload, space: SearchSpace, args: argparse.Namespace):
+def random_param_space(space: SearchSpace, seed: int) -> dict[str, Any]:
+    """For Tune's BasicVariantGenerator: one seeded draw per trial, same distributions as Optuna's."""
+    from ray import tune
+
+    rng = random.Random(seed)
+    return {"sampled": tune.sample_from(lambda _spec: space.draw(rng)), **space.constants}
+
+
+def make_searcher(space: SearchSpace, args: argparse.Namespace, points: list[dict[str, Any]], study=None):
+    """Optuna TPE (its study persisted in `study` = (storage, name)) or Tune's seeded random sampler; either
+    evaluates the warm-start `points` first."""
     if args.searcher == "optuna":
         import optuna
         from ray.tune.search.optuna import OptunaSearch
 
-        optuna.logging.set_verbosity(optuna.logging.WARNING)  # no "A new study created in memory" line
-
+        optuna.logging.set_verbosity(optuna.logging.WARNING)  # no "A new study created" line
         sampler = optuna.samplers.TPESampler(seed=args.seed, n_startup_trials=args.startup_trials)
-        searcher = OptunaSearch(space=space.define_by_run, metric=workload.metric, mode=workload.mode, sampler=sampler)
+        storage, study_name = study if study else (None, None)
+        searcher = OptunaSearch(space=space.define_by_run, metric=METRIC, mode=MODE, sampler=sampler,
+                                storage=storage, study_name=study_name, points_to_evaluate=points or None)
         return searcher, None
     from ray.tune.search.basic_variant import BasicVariantGenerator
 
-    return BasicVariantGenerator(random_state=args.seed), space.random_param_space(args.seed)
+    warm = [{"sampled": point} for point in points] or None
+    return BasicVariantGenerator(random_state=args.seed, points_to_evaluate=warm), random_param_space(space, args.seed)
+
+
+def reports_per_epoch(args: argparse.Namespace) -> int:
+    return round(1 / args.report_every)
 
 
 def make_scheduler(args: argparse.Namespace):
+    """ASHA counts reports (Tune's training_iteration); epochs and fractions of one are converted here."""
     from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 
     if args.scheduler == "fifo":
         return FIFOScheduler()
+    per_epoch = reports_per_epoch(args)
     return ASHAScheduler(
         time_attr="training_iteration",
-        max_t=args.max_epochs,
-        grace_period=args.grace_period,
+        max_t=args.max_epochs * per_epoch,
+        grace_period=max(1, round(args.grace_period * per_epoch)),
         reduction_factor=args.reduction_factor,
     )
 
@@ -272,47 +314,45 @@ def trial_states(experiment_path: str) -> dict[str, str]:
 
 
 def rank_results(
-    results, workload: SearchWorkload, max_epochs: int, to_config: Callable[[dict[str, Any]], dict[str, Any]],
+    results, max_epochs: int, to_config: Callable[[dict[str, Any]], dict[str, Any]],
     states: dict[str, str] | None = None,
 ) -> list[dict[str, Any]]:
     """One row per trial: its searched params, best metric, epochs run and how it ended."""
     rows, states = [], states or {}
     for result in results:
         frame = result.metrics_dataframe
-        epochs = int(frame["training_iteration"].max()) if frame is not None and len(frame) else 0
-        best = float(frame[workload.metric].max()) if frame is not None and workload.metric in frame else None
+        epochs = as_epoch(float(frame["epoch"].max())) if frame is not None and "epoch" in frame else 0
+        best = float(frame[METRIC].max()) if frame is not None and METRIC in frame else None
         if result.error is not None:
             status = "ERROR"
         elif states.get(trial_id_of(result), "TERMINATED") != "TERMINATED":  # Ctrl-C caught it mid-trial
             status = "INTERRUPTED"
         else:
-            status = "COMPLETED" if epochs >= max_epochs else "STOPPED_EARLY"
+            status = "COMPLETED" if epochs >= max_epochs - EPSILON else "STOPPED_EARLY"
         config = to_config(dict(result.config or {}))  # the fields the trial trained with
         rows.append({
             "trial_id": trial_id_of(result),
             "status": status,
-            f"best_{workload.metric}": best,
+            BEST: best,
             "epochs": epochs,
             "error": None if result.error is None else str(result.error).strip().splitlines()[-1][:200],
             "params": config,
             "metrics": {k: v for k, v in (result.metrics or {}).items() if isinstance(v, int | float)},
             "path": result.path,
         })
-    key = f"best_{workload.metric}"
-    sign = -1 if workload.mode == "max" else 1
-    rows.sort(key=lambda r: (r[key] is None, sign * (r[key] or 0)))
+    rows.sort(key=lambda r: (r[BEST] is None, -(r[BEST] or 0)))
     return rows
 
 
-def format_table(rows: list[dict[str, Any]], metric: str) -> str:
+def format_table(rows: list[dict[str, Any]]) -> str:
     keys = sorted({k for r in rows for k in r["params"]} - {"epochs", "seed", "config_name"})
-    header = ["rank", "trial", "status", metric, "epochs", *keys]
+    header = ["rank", "trial", "status", METRIC, "epochs", *keys]
     lines = [header]
     for rank, row in enumerate(rows, 1):
-        value = row[f"best_{metric}"]
+        value = row[BEST]
         params = [_short(row["params"].get(k, "")) for k in keys]
         lines.append([str(rank), row["trial_id"], row["status"], "-" if value is None else f"{value:.4f}",
-                      str(row["epochs"]), *params])
+                      f"{row['epochs']:g}", *params])
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)) for line in lines)
 
@@ -337,21 +377,72 @@ def setting_conflicts(saved: dict[str, Any], wanted: dict[str, Any]) -> list[tup
     return [(k, saved[k], wanted[k]) for k in sorted(wanted) if k in saved and saved[k] != wanted[k]]
 
 
-def main(workload: SearchWorkload, argv: list[str] | None = None) -> int:
-    parser = build_parser(workload)
+class WallClock:
+    """A search's wall time that survives a kill: the driver rewrites `wall.json` every few seconds, and a resumed
+    search starts from what it says (and counts the resume)."""
+
+    def __init__(self, experiment_path: str, resumed: bool, every: float = 2.0) -> None:
+        self.path = None if "://" in experiment_path else Path(experiment_path) / "wall.json"
+        saved = json.loads(self.path.read_text()) if self.path is not None and self.path.is_file() else {}
+        self.before = float(saved.get("seconds", 0.0))
+        self.resumes = int(saved.get("resumes", 0)) + (1 if resumed else 0)
+        self.started, self.every = time.perf_counter(), every
+        self._stop = None
+
+    @property
+    def seconds(self) -> float:
+        return self.before + time.perf_counter() - self.started
+
+    def save(self) -> None:
+        if self.path is not None and self.path.parent.is_dir():
+            staging = self.path.with_suffix(".tmp")
+            staging.write_text(json.dumps({"seconds": self.seconds, "resumes": self.resumes}) + "\n")
+            staging.replace(self.path)
+
+    def __enter__(self) -> WallClock:
+        import threading
+
+        self._stop = threading.Event()
+
+        def tick() -> None:
+            while not self._stop.wait(self.every):
+                self.save()
+
+        threading.Thread(target=tick, daemon=True, name="tunelab-wall-clock").start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self.save()
+
+
+def main(task: Task, argv: list[str] | None = None) -> int:
+    parser = build_parser(task)
     args = parser.parse_args(argv)
-    given = {k for k in SEARCH_SETTINGS if getattr(args, k, None) != parser.get_default(k)}  # typed by the user
+    settings = search_settings(task)
+    given = {k for k in settings if getattr(args, k, None) != parser.get_default(k)}  # typed by the user
     check_args(args)
+    root = storage_root(args)
+    space = task.space(args)
+    points = []
+    if args.warm_start:
+        from search.warm_start import warm_start_points
+
+        points = warm_start_points(task, space, args.warm_start, root)
     if args.dry_run:
-        return dry_run(workload, workload.space(args), args)
+        return dry_run(task, space, args, points)
     from ray import tune
 
-    from search.tracking import MlflowSearchTracker, default_tracking_uri
+    from search.tracking import MlflowSearchTracker, default_tracking_uri, optuna_storage
 
-    root = storage_root(args)
-    name = resolve_name(workload, args, root)
+    name = resolve_name(task, args, root)
     experiment_path = f"{root.rstrip('/')}/{name}"
-    resuming = tune.Tuner.can_restore(experiment_path)
+    previous = read_summary(experiment_path)
+    if previous and previous.get("finished"):
+        print(f"search {name} has already finished (its summary: {experiment_path}/search_summary.json)")
+        return 0
+    search_done = bool(previous and previous.get("search_finished"))  # killed during the refit
+    resuming = search_done or tune.Tuner.can_restore(experiment_path)
     if args.resume and not resuming:
         raise UsageError(f"--resume: no search to resume at {experiment_path}")
     settings_file = settings_path(experiment_path)
@@ -361,60 +452,108 @@ def main(workload: SearchWorkload, argv: list[str] | None = None) -> int:
         if conflicts:
             raise UsageError(f"search {name} was started with {', '.join(f'{k}={was}' for k, was, _ in conflicts)} "
                              "and resumes with its own settings: drop those flags, or pick another --name")
-        for key in SEARCH_SETTINGS:
+        for key in settings:
             if key in saved:
                 setattr(args, key, saved[key])
-    space = workload.space(args)
-    data = workload.load_data(args)  # once, in the driver; trials get it through the object store
+        space = task.space(args)
+    data = task.load_data(args.data_dir, args.subset, 0)  # once, in the driver; trials get it through the object store
     resources = start_ray(args)
     tracking_uri = args.tracking_uri or default_tracking_uri()
+    study = None
+    if args.searcher == "optuna":
+        study_url, storage = optuna_storage(tracking_uri)
+        study = (storage, name)
+        if not resuming:
+            drop_stale_study(storage, name)
     concurrency = plan_concurrency(args, resources.get("CPU", 1), resources.get("GPU", 0))
-    trainable = tune.with_resources(
-        tune.with_parameters(
-            run_trial, data=data, trial_fn=workload.trial_fn, to_config=space.to_config,
-            threads=max(1, int(args.cpus_per_trial)), search_name=name,
-        ),
-        {"cpu": args.cpus_per_trial, "gpu": args.gpus_per_trial},
-    )
+    per_epoch = reports_per_epoch(args)
     tracker = MlflowSearchTracker(
         tracking_uri, args.experiment, name,
-        search_params(workload, space, args, concurrency, sys.argv[1:] if argv is None else argv),
-        trial_params=workload.fixed_params(data, args), max_epochs=args.max_epochs, metric=workload.metric,
-        resolve=space.to_config,
+        search_params(task, space, args, concurrency, sys.argv[1:] if argv is None else argv),
+        trial_params=task.fixed_params(data), max_epochs=args.max_epochs, resolve=space.to_config,
     )
-    started = time.perf_counter()
     if not resuming and settings_file is not None:
         settings_file.parent.mkdir(parents=True, exist_ok=True)
-        settings_file.write_text(json.dumps({k: getattr(args, k, None) for k in SEARCH_SETTINGS}, indent=1) + "\n")
-    if resuming:
-        print(f"resuming search {name} from {experiment_path}", flush=True)
-        tuner = tune.Tuner.restore(experiment_path, trainable=trainable, resume_errored=True)
-    else:
-        searcher, param_space = make_searcher(workload, space, args)
-        tuner = tune.Tuner(
-            trainable,
-            param_space=param_space,
-            tune_config=tune.TuneConfig(
-                metric=workload.metric, mode=workload.mode, search_alg=searcher, scheduler=make_scheduler(args),
-                num_samples=args.trials, max_concurrent_trials=concurrency, reuse_actors=True,
-            ),
-            run_config=tune.RunConfig(
-                name=name,
-                storage_path=root,
-                callbacks=[tracker],
-                checkpoint_config=tune.CheckpointConfig(
-                    num_to_keep=1, checkpoint_score_attribute=workload.metric, checkpoint_score_order=workload.mode
+        settings_file.write_text(json.dumps({k: getattr(args, k, None) for k in settings}, indent=1) + "\n")
+    with WallClock(experiment_path, resuming) as clock:
+        if search_done:
+            print(f"resuming search {name}: its search is done, continuing the refit", flush=True)
+            summary = previous
+        else:
+            trainable = tune.with_resources(
+                tune.with_parameters(
+                    run_trial, data=data, trial_fn=task.trial, to_config=space.to_config,
+                    threads=max(1, int(args.cpus_per_trial)), search_name=name, reports_per_epoch=per_epoch,
                 ),
-                failure_config=tune.FailureConfig(max_failures=0),
-                verbose=args.verbose,
-            ),
-        )
-    results = tuner.fit()
-    wall = time.perf_counter() - started
-    return finish(workload, args, results, name, experiment_path, tracker, wall)
+                {"cpu": args.cpus_per_trial, "gpu": args.gpus_per_trial},
+            )
+            if resuming:
+                print(f"resuming search {name} from {experiment_path}", flush=True)
+                tuner = tune.Tuner.restore(experiment_path, trainable=trainable, resume_errored=True)
+            else:
+                searcher, param_space = make_searcher(space, args, points, study)
+                tuner = tune.Tuner(
+                    trainable,
+                    param_space=param_space,
+                    tune_config=tune.TuneConfig(
+                        metric=METRIC, mode=MODE, search_alg=searcher, scheduler=make_scheduler(args),
+                        num_samples=args.trials, max_concurrent_trials=concurrency, reuse_actors=True,
+                    ),
+                    run_config=tune.RunConfig(
+                        name=name,
+                        storage_path=root,
+                        callbacks=[tracker],
+                        checkpoint_config=tune.CheckpointConfig(
+                            num_to_keep=1, checkpoint_score_attribute=METRIC, checkpoint_score_order=MODE
+                        ),
+                        failure_config=tune.FailureConfig(max_failures=0),
+                        verbose=args.verbose,
+                    ),
+                )
+            results = tuner.fit()
+            summary = summarize_search(task, args, results, name, experiment_path, tracker)
+            if study is not None:
+                from search.importance import study_summary
+
+                summary.update(study_summary(study_url, name, Path(experiment_path)))
+        summary["refit"] = summary.get("refit") or []
+        refit_finished = True
+        if summary["search_finished"] and args.refit > 0 and summary["best_trial"]:
+            write_summary(experiment_path, {**summary, "finished": False, "wall_seconds": clock.seconds})
+            from search.refit import refit_winners
+
+            summary["refit"], refit_finished = refit_winners(task, args, name, experiment_path, summary["rows"],
+                                                             tracking_uri, data)
+        summary["finished"] = summary["search_finished"] and refit_finished
+        summary["wall_seconds"], summary["resumes"] = clock.seconds, clock.resumes
+    return finish(task, args, summary, name, experiment_path, tracker)
 
 
-def dry_run(workload: SearchWorkload, space: SearchSpace, args: argparse.Namespace) -> int:
+def read_summary(experiment_path: str) -> dict[str, Any] | None:
+    path = Path(experiment_path) / "search_summary.json"
+    return json.loads(path.read_text()) if "://" not in experiment_path and path.is_file() else None
+
+
+def write_summary(experiment_path: str, summary: dict[str, Any]) -> None:
+    """`search_summary.json`, replaced atomically: the summarizer and a resumed search read it."""
+    if "://" in experiment_path:
+        return
+    path = Path(experiment_path) / "search_summary.json"
+    staging = path.with_suffix(".tmp")
+    staging.write_text(json.dumps(summary, indent=1, default=str) + "\n")
+    staging.replace(path)
+
+
+def drop_stale_study(storage, name: str) -> None:
+    """A new search whose name an old, deleted search used would continue that search's Optuna study."""
+    import optuna
+
+    if any(s.study_name == name for s in optuna.study.get_all_study_summaries(storage)):
+        optuna.delete_study(study_name=name, storage=storage)
+        print(f"replaced an old Optuna study named {name} (no search folder of that name is left)", flush=True)
+
+
+def dry_run(task: Task, space: SearchSpace, args: argparse.Namespace, points: list[dict[str, Any]]) -> int:
     """What a search would do, without starting Ray, loading data or creating any MLflow run."""
     import random
 
@@ -425,23 +564,25 @@ def dry_run(workload: SearchWorkload, space: SearchSpace, args: argparse.Namespa
     parallel = plan_concurrency(args, cpus, gpus)
     where = f"cluster at {args.address}" if args.address else f"this machine ({cpus} CPUs, {gpus} GPUs)"
     scheduler = (
-        f"ASHA on {workload.metric} ({workload.mode}): max_t={args.max_epochs} epochs, grace period "
-        f"{args.grace_period}, reduction factor {args.reduction_factor}"
+        f"ASHA on {METRIC} ({MODE}): max_t={args.max_epochs} epochs, grace period "
+        f"{args.grace_period:g}, reduction factor {args.reduction_factor}"
         if args.scheduler == "asha" else f"FIFO: every trial runs {args.max_epochs} epochs"
     )
     sampler = f"optuna TPE after {args.startup_trials} random trials" if args.searcher == "optuna" else "random"
     print(f"search space ({sampler}, seed {args.seed}):\n{space.describe()}\n")
     print(f"scheduler: {scheduler}")
     print(f"resources: {args.trials} trials, {parallel} in parallel on {where}; per trial "
-          f"{args.cpus_per_trial:g} CPU(s) / {args.gpus_per_trial:g} GPU(s)\n")
-    if workload.describe_config is None:
-        return 0
+          f"{args.cpus_per_trial:g} CPU(s) / {args.gpus_per_trial:g} GPU(s)")
+    print(f"reports: every {args.report_every:g} epoch; refit: "
+          + (f"the {args.refit} best, {args.refit_epochs} epochs each, fresh seed" if args.refit else "none") + "\n")
+    for index, point in enumerate(points, 1):
+        print(f"  warm start {index}: {task.describe_sample(space.to_config({**space.constants, **point}), args)}")
     rng, reasons, valid = random.Random(args.seed), [], 0
     print(f"{args.dry_run_samples} sampled configurations:")
     for index in range(args.dry_run_samples):
         config = space.sample_config(rng)
         try:
-            print(f"  {index + 1}. {workload.describe_config(config, args)}")
+            print(f"  {index + 1}. {task.describe_sample(config, args)}")
             valid += 1
         except ValueError as error:
             reasons.append(str(error))
@@ -452,76 +593,94 @@ def dry_run(workload: SearchWorkload, space: SearchSpace, args: argparse.Namespa
 
 
 def search_params(
-    workload: SearchWorkload, space: SearchSpace, args: argparse.Namespace, concurrency: int, argv: list[str]
+    task: Task, space: SearchSpace, args: argparse.Namespace, concurrency: int, argv: list[str]
 ) -> dict[str, Any]:
     """What the parent MLflow run records about the search itself; `argv` is what `main` parsed (not always
     `sys.argv`: the efficiency benchmark calls `main` in-process)."""
     return {
-        "workload": workload.name, "trials": args.trials, "max_epochs": args.max_epochs,
+        "workload": task.name, "trials": args.trials, "max_epochs": args.max_epochs,
         "searcher": args.searcher, "startup_trials": args.startup_trials if args.searcher == "optuna" else None,
         "scheduler": args.scheduler, "grace_period": args.grace_period,
         "reduction_factor": args.reduction_factor, "concurrency": concurrency,
         "cpus_per_trial": args.cpus_per_trial, "gpus_per_trial": args.gpus_per_trial,
         "seed": args.seed, "subset": args.subset, "space": space.describe(),
-        "command": shlex.join(["python", "-m", f"search.{workload.name}", *argv]),
+        "command": " ".join([search_command(task), shlex.join(argv)]).strip(),
     }
 
 
-def finish(workload, args, results, name, experiment_path, tracker, wall) -> int:
-    """Ranked table, best checkpoint, summary file and MLflow parent update; tells the user what next."""
-    rows = rank_results(results, workload, args.max_epochs, tracker.resolve, trial_states(experiment_path))
-    table = format_table(rows, workload.metric)
+def summarize_search(task: Task, args, results, name, experiment_path, tracker) -> dict[str, Any]:
+    """The search phase's summary: ranked rows, the best checkpoint, counts; whether every trial has ended."""
+    rows = rank_results(results, args.max_epochs, tracker.resolve, trial_states(experiment_path))
     best_checkpoint = None
-    scored = [r for r in rows if r[f"best_{workload.metric}"] is not None]  # ranked best first
+    scored = [r for r in rows if r[BEST] is not None]  # ranked best first
     if scored:
-        best = results.get_best_result(workload.metric, workload.mode, scope="all")
-        checkpoint = best.get_best_checkpoint(workload.metric, workload.mode)
+        best = results.get_best_result(METRIC, MODE, scope="all")
+        checkpoint = best.get_best_checkpoint(METRIC, MODE)
         best_checkpoint = checkpoint.path if checkpoint is not None else None
     counts = {s: sum(r["status"] == s for r in rows) for s in ("COMPLETED", "STOPPED_EARLY", "ERROR", "INTERRUPTED")}
-    finished_all = counts["COMPLETED"] + counts["STOPPED_EARLY"] + counts["ERROR"] >= args.trials
-    previous = Path(experiment_path) / "search_summary.json"
-    if "://" not in experiment_path and previous.is_file():  # finished before: count its time too
-        wall += json.loads(previous.read_text())["wall_seconds"]
-    summary = {
+    return {
         "search": name,
-        "workload": workload.name,
-        "finished": finished_all,  # False after Ctrl-C: the summarizer skips it until it is resumed
+        "workload": task.name,
+        "search_finished": counts["COMPLETED"] + counts["STOPPED_EARLY"] + counts["ERROR"] >= args.trials,
         "searcher": args.searcher,
         "scheduler": args.scheduler,
-        "wall_seconds": wall,
+        "report_every": args.report_every,
         "trials": len(rows),
-        "trial_epochs": sum(r["epochs"] for r in rows),
+        "trial_epochs": as_epoch(sum(r["epochs"] for r in rows)),
         "completed": counts["COMPLETED"],
         "stopped_early": counts["STOPPED_EARLY"],
         "errored": counts["ERROR"],
-        f"best_{workload.metric}": scored[0][f"best_{workload.metric}"] if scored else None,
+        "interrupted": counts["INTERRUPTED"],
+        BEST: scored[0][BEST] if scored else None,
         "best_trial": scored[0]["trial_id"] if scored else None,
         "best_checkpoint": best_checkpoint,
         "tracking_uri": tracker.tracking_uri,
         "command": tracker.search_params["command"],
         "machine": machine_info(),
+        "rows": rows,
     }
-    if "://" not in experiment_path:
-        path = Path(experiment_path) / "search_summary.json"
-        path.write_text(json.dumps({**summary, "rows": rows}, indent=1, default=str) + "\n")
-    recorded = {k: v for k, v in summary.items() if k not in ("tracking_uri", "machine")}
-    tracker.finish_search(recorded, table, {r["trial_id"] for r in rows}, "FINISHED" if finished_all else "KILLED")
+
+
+def finish(task: Task, args, summary: dict[str, Any], name, experiment_path, tracker) -> int:
+    """Summary file, MLflow parent update, the ranked table and refit results; tells the user what next."""
+    rows, refits = summary["rows"], summary["refit"]
+    table = format_table(rows)
+    write_summary(experiment_path, summary)
+    numbers = ("finished", "wall_seconds", "resumes", "trials", "trial_epochs", "completed", "stopped_early",
+               "errored", BEST, "best_trial", "best_checkpoint", "searcher", "scheduler", "command", "search")
+    recorded = {k: summary.get(k) for k in numbers}
+    if refits:
+        winner = refits[0]
+        recorded.update({"refit_val_accuracy": winner["val_accuracy"], "refit_test_accuracy": winner["test_accuracy"],
+                         "refit_winners_curse": winner["search_val_accuracy"] - winner["val_accuracy"]})
+    finished = summary["finished"]
+    trial_ids = {r["trial_id"] for r in rows}
+    tracker.finish_search(recorded, table, trial_ids, "FINISHED" if finished else "KILLED")
     print("\n" + table)
     for row in rows:
         if row["status"] == "ERROR":
             print(f"errored: {row['trial_id']}: {row['error']}")
+    resumed = f", resumed {summary['resumes']}×" if summary.get("resumes") else ""
     print(
-        f"\nsearch {name}: {len(rows)} trials in {wall / 60:.1f} min "
-        f"({counts['COMPLETED']} completed, {counts['STOPPED_EARLY']} stopped early by {args.scheduler.upper()}, "
-        f"{counts['ERROR']} errored)"
+        f"\nsearch {name}: {len(rows)} trials in {summary['wall_seconds'] / 60:.1f} min{resumed} "
+        f"({summary['completed']} completed, {summary['stopped_early']} stopped early by {args.scheduler.upper()}, "
+        f"{summary['errored']} errored)"
     )
-    if best_checkpoint:
-        print(f"best {workload.metric} {summary[f'best_{workload.metric}']:.4f} — checkpoint: {best_checkpoint}")
+    if summary["best_checkpoint"]:
+        print(f"best {METRIC} {summary[BEST]:.4f} — checkpoint: {summary['best_checkpoint']}")
+    for refit in refits:
+        print(f"refit {refit['rank']} (search trial {refit['search_trial']}, search val "
+              f"{refit['search_val_accuracy']:.4f}): val {refit['val_accuracy']:.4f}, test {refit['test_accuracy']:.4f}"
+              f" after {refit['epochs']:g} epochs — {refit['checkpoint']}")
     print(f"compare in MLflow: mlflow ui --backend-store-uri {tracker.tracking_uri}   (experiment {args.experiment})")
-    if not finished_all:
-        print(f"\nsearch {name} was interrupted with {len(rows) - counts['INTERRUPTED']} of {args.trials} trials "
-              f"finished; continue it with: python -m search.{workload.name} --resume --name {name}")
+    if summary.get("optuna_storage"):
+        print(f"the Optuna study: optuna-dashboard {summary['optuna_storage']}   (study {summary['optuna_study']})")
+    if not finished:
+        done = len(rows) - summary.get("interrupted", 0)
+        phase = "its refit" if summary["search_finished"] else f"{done} of {args.trials} trials finished"
+        print(f"\nsearch {name} was interrupted ({phase}); continue it with: "
+              f"{search_command(task)} --resume --name {name}")
         return 130
-    data_flag = f" --{workload.name}-data-dir {shlex.quote(args.data_dir)}" if args.data_dir else ""
-    print(f"export the winner: {workload.export_command}{data_flag}")
-    return 0 if scored else 1
+    data_flag = f" --data-dir {task.key}={shlex.quote(args.data_dir)}" if args.data_dir else ""
+    print(f"export the winner: python -m experiments.summarize --tasks {task.key}{data_flag}")
+    return 0 if summary["best_trial"] else 1

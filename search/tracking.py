@@ -8,6 +8,7 @@ the same parent and children instead of creating duplicates. It also works again
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -17,9 +18,12 @@ from typing import Any
 
 from ray.tune import Callback
 
+from search.engine import METRIC
+
 SEARCH_TAG = "tunelab.search"
 TRIAL_TAG = "tunelab.trial_id"
 STATUS_TAG = "tunelab.status"
+PHASE_TAG = "tunelab.phase"
 PARENT_TAG = "mlflow.parentRunId"
 
 
@@ -34,6 +38,44 @@ def quiet_mlflow() -> None:
     """Alembic migration chatter on every new sqlite store is noise; real errors still raise."""
     for name in ("alembic", "mlflow.store.db.utils", "mlflow.tracking.fluent"):
         logging.getLogger(name).setLevel(logging.WARNING)
+
+
+@contextlib.contextmanager
+def first_use_lock(database: Path):
+    """Held while a new sqlite store is created and migrated: two searches starting at once on a fresh store
+    would otherwise both run the schema migration, and one dies in alembic ("expected to match one row")."""
+    import fcntl
+
+    database.parent.mkdir(parents=True, exist_ok=True)
+    with open(database.with_name(database.name + ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, also if this process dies
+        yield
+
+
+def open_store(tracking_uri: str):
+    """An MlflowClient whose store exists and is migrated (under `first_use_lock` for sqlite)."""
+    from mlflow import MlflowClient
+
+    quiet_mlflow()
+    client = MlflowClient(tracking_uri=tracking_uri)
+    if tracking_uri.startswith("sqlite:///"):
+        with first_use_lock(Path(tracking_uri.removeprefix("sqlite:///"))):
+            client.search_experiments(max_results=1)  # the first call creates and migrates the schema
+    return client
+
+
+def optuna_storage(tracking_uri: str):
+    """The Optuna study storage beside the MLflow store (`optuna.db` next to `mlflow.db`), created safely."""
+    import optuna
+
+    if tracking_uri.startswith("sqlite:///"):
+        database = Path(tracking_uri.removeprefix("sqlite:///")).with_name("optuna.db")
+    else:  # a tracking server: the studies stay in the local store folder
+        database = Path(default_tracking_uri().removeprefix("sqlite:///")).with_name("optuna.db")
+    url = f"sqlite:///{database}"
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    with first_use_lock(database):
+        return url, optuna.storages.RDBStorage(url)
 
 
 def _params(values: dict[str, Any]) -> dict[str, str]:
@@ -51,8 +93,8 @@ class MlflowSearchTracker(Callback):
         search_params: dict[str, Any],
         trial_params: dict[str, Any],
         max_epochs: int,
-        metric: str = "val_accuracy",
         resolve: Callable[[dict[str, Any]], dict[str, Any]] = dict,
+        phase: str = "search",
     ) -> None:
         self.tracking_uri = tracking_uri
         self.experiment = experiment
@@ -60,8 +102,9 @@ class MlflowSearchTracker(Callback):
         self.search_params = search_params
         self.trial_params = trial_params  # fixed settings every child records (tokenizer, max length…)
         self.max_epochs = max_epochs
-        self.metric = metric
+        self.metric = METRIC  # the engine's one selection metric, maximised
         self.resolve = resolve  # sampler output → the config fields a trial trains with
+        self.phase = phase  # "search", or "refit" for the winners trained again (children of the same parent)
         self._client = None
         self.parent_run_id: str | None = None
         self._children: dict[str, str] = {}
@@ -76,10 +119,7 @@ class MlflowSearchTracker(Callback):
     @property
     def client(self):
         if self._client is None:
-            from mlflow import MlflowClient
-
-            quiet_mlflow()
-            self._client = MlflowClient(tracking_uri=self.tracking_uri)
+            self._client = open_store(self.tracking_uri)
         return self._client
 
     def experiment_id(self) -> str:
@@ -114,7 +154,8 @@ class MlflowSearchTracker(Callback):
             self.client.log_batch(run_id, params=_param_list(self.search_params))
         else:
             self.client.update_run(run_id, status="RUNNING")
-            self.client.set_tag(run_id, "tunelab.resumed", "true")
+            if self.phase == "search":
+                self.client.set_tag(run_id, "tunelab.resumed", "true")
         self.parent_run_id = run_id
         return run_id
 
@@ -126,9 +167,10 @@ class MlflowSearchTracker(Callback):
         tags = {SEARCH_TAG: self.search_name, TRIAL_TAG: trial.trial_id}
         run_id = self._find_run(experiment_id, tags)
         if run_id is None:
+            prefix = "refit-" if self.phase == "refit" else ""
             run = self.client.create_run(
-                experiment_id, run_name=f"{self.search_name}/{trial.trial_id}",
-                tags={**tags, PARENT_TAG: parent, "tunelab.kind": "trial"},
+                experiment_id, run_name=f"{self.search_name}/{prefix}{trial.trial_id}",
+                tags={**tags, PARENT_TAG: parent, "tunelab.kind": "trial", PHASE_TAG: self.phase},
             )
             run_id = run.info.run_id
             self.client.log_batch(run_id, params=_param_list({**self.trial_params, **self.resolve(trial.config)}))
@@ -174,8 +216,8 @@ class MlflowSearchTracker(Callback):
         self.client.set_terminated(run_id, status=mlflow_status)
 
     def on_trial_complete(self, iteration, trials, trial, **info) -> None:
-        epochs = int((trial.last_result or {}).get("training_iteration", 0))
-        status = "COMPLETED" if epochs >= self.max_epochs else "STOPPED_EARLY"
+        epochs = float((trial.last_result or {}).get("epoch", 0))
+        status = "COMPLETED" if epochs >= self.max_epochs - 1e-6 else "STOPPED_EARLY"
         self._finish(trial, status, "FINISHED")
 
     def on_trial_error(self, iteration, trials, trial, **info) -> None:
@@ -194,7 +236,7 @@ class MlflowSearchTracker(Callback):
         experiment_id = self.experiment_id()
         query = f"tags.`{SEARCH_TAG}` = '{self.search_name}' and tags.`tunelab.kind` = 'trial'"
         for run in self.client.search_runs([experiment_id], filter_string=query, max_results=10_000):
-            if run.data.tags.get(TRIAL_TAG) not in trial_ids:
+            if run.data.tags.get(TRIAL_TAG) not in trial_ids and run.data.tags.get(PHASE_TAG) != "refit":
                 self.client.delete_run(run.info.run_id)
         numbers = {k: float(v) for k, v in summary.items() if isinstance(v, int | float) and not isinstance(v, bool)}
         for key, value in numbers.items():
@@ -204,6 +246,15 @@ class MlflowSearchTracker(Callback):
                 self.client.set_tag(run_id, f"tunelab.{key}", str(value)[:5000])
         self.client.log_text(run_id, ranked_table, "ranked_trials.txt")
         self.client.set_terminated(run_id, status=status)
+
+    def log_trial_metrics(self, trial_id: str, metrics: dict[str, float]) -> None:
+        """Numbers measured after a trial ended (a refit's test accuracy) on that trial's child run."""
+        experiment_id = self.experiment_id()
+        run_id = self._children.get(trial_id) or self._find_run(
+            experiment_id, {SEARCH_TAG: self.search_name, TRIAL_TAG: trial_id})
+        if run_id is not None:
+            for key, value in metrics.items():
+                self.client.log_metric(run_id, key, float(value))
 
 
 def _param_list(values: dict[str, Any]):

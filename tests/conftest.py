@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import io
 import os
 import random
@@ -82,3 +84,26 @@ def isolated_cache(tmp_path_factory, monkeypatch):
 @pytest.fixture(scope="session")
 def imdb_dir(tmp_path_factory) -> Path:
     return write_imdb(tmp_path_factory.mktemp("imdb"))
+
+
+@functools.cache
+def mlflow_client(db: Path):
+    """One client per store: each new one logs its schema check, once a second while a test polls."""
+    from mlflow import MlflowClient
+
+    return MlflowClient(f"sqlite:///{db}")
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process below `pid`, read from /proc (Ray's workers leave the driver's process group)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, todo = [], [pid]
+    while todo:
+        below = children.get(todo.pop(), [])
+        found += below
+        todo += below
+    return found

@@ -10,8 +10,8 @@ import cloudpickle
 
 from experiments.cli import run_cli
 from experiments.imdb_trial import train_imdb
+from experiments.tasks import get_task
 from search import engine
-from search.imdb import WORKLOAD
 
 cloudpickle.register_pickle_by_value(sys.modules[__name__])  # Ray workers need not import the tests package
 
@@ -26,4 +26,4 @@ def fail_once(config, data, reporter):
 
 
 if __name__ == "__main__":
-    run_cli(lambda: engine.main(replace(WORKLOAD, trial_fn=fail_once)))
+    run_cli(lambda: engine.main(replace(get_task("imdb"), trial=fail_once)))

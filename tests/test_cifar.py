@@ -219,7 +219,7 @@ def test_cli_writes_run_json(data_dir, cache, tmp_path, capsys, monkeypatch):
     assert cifar_cli.main(argv) == 0
     run = json.loads((tmp_path / "out" / "renamed" / "run.json").read_text())
     assert run["config"]["config_name"] == "renamed"
-    assert run["task"] == "cifar10" and run["train_images"] == 200 and run["epochs_run"] == 1
+    assert run["task"] == "cifar" and run["train_images"] == 200 and run["epochs_run"] == 1
     assert 0 <= run["test_accuracy"] <= 1
     assert np.array(run["test_confusion_matrix"]).sum() == 10 * TEST_PER_CLASS
     assert (tmp_path / "out" / "renamed" / "best" / "model.safetensors").is_file()

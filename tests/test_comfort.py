@@ -11,10 +11,10 @@ import pytest
 
 from data_pipes import imdb as imdb_data
 from experiments.cli import UsageError
-from experiments.config import ExperimentConfig
+from experiments.imdb_config import ExperimentConfig
+from experiments.space import Param, SearchSpace
+from experiments.tasks import get_task
 from search import engine
-from search.cifar import WORKLOAD as CIFAR
-from search.spaces import Param, SearchSpace
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -36,7 +36,8 @@ def test_imdb_dry_run_prints_the_plan_and_creates_nothing(tmp_path):
 
 
 def test_cifar_dry_run_estimates_cost_and_warns_over_budget(capsys):
-    assert engine.main(CIFAR, ["--dry-run", "--model", "both", "--max-memory", "0.001", "--dry-run-samples", "3"]) == 0
+    argv = ["--dry-run", "--model", "both", "--max-memory", "0.001", "--dry-run-samples", "3"]
+    assert engine.main(get_task("cifar"), argv) == 0
     out = capsys.readouterr().out
     assert "GMACs/img" in out and "WARNING: activations exceed --max-memory 0.001 GB" in out
 
@@ -47,7 +48,7 @@ def test_an_all_invalid_space_is_rejected_with_the_reason():
         constants={"model_type": "swin", "patch_size": 2, "window_size": 5, "epochs": 1},
     )
     with pytest.raises(UsageError, match="every sampled configuration is invalid.*window_size"):
-        engine.main(replace(CIFAR, space=lambda args: impossible), ["--dry-run", "--dry-run-samples", "2"])
+        engine.main(replace(get_task("cifar"), space=lambda args: impossible), ["--dry-run", "--dry-run-samples", "2"])
 
 
 def test_progress_is_quiet_off_a_terminal_and_data_prep_says_what_it_does(imdb_dir, tmp_path, capfd):

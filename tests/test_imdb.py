@@ -13,8 +13,9 @@ import torch
 from data_pipes import imdb as imdb_data
 from data_pipes.common import DataSourceError
 from experiments import imdb as imdb_cli
-from experiments.config import IMDB_PRESETS, ConfigError, ExperimentConfig, resolve_imdb_config
-from experiments.imdb_trial import CheckpointError, build_model, evaluate_split, load_checkpoint, train_imdb
+from experiments.errors import CheckpointError, ConfigError
+from experiments.imdb_config import IMDB_PRESETS, ExperimentConfig, resolve_imdb_config
+from experiments.imdb_trial import build_model, evaluate_split, load_checkpoint, train_imdb
 
 FAST = dict(batch_size=16, embed_dim=32, hidden_dim=32, num_layers=1, dropout=0.0, pooling="maxmean",
             optimizer="AdamW", optimizer_params={"lr": 5e-3}, lr_schedule="onecycle", epochs=3)
@@ -84,7 +85,7 @@ def test_hand_written_gru_option_matches_nn_gru():
 
 
 def test_trial_learns_a_separable_task_and_checkpoint_round_trips(imdb_dir, tmp_path):
-    from experiments.reporting import LocalReporter
+    from experiments.reporters import LocalReporter
 
     data = imdb_data.load(str(imdb_dir))
     reporter = LocalReporter(tmp_path / "run")

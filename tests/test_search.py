@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import functools
 import json
 import os
 import signal
@@ -17,6 +16,7 @@ import pytest
 
 from data_pipes import imdb as imdb_data
 from experiments.imdb_trial import evaluate_split, load_checkpoint
+from tests.conftest import descendants, mlflow_client
 
 pytestmark = pytest.mark.ray
 ROOT = Path(__file__).resolve().parents[1]
@@ -38,14 +38,6 @@ def env(tmp_path) -> dict[str, str]:
     return {**os.environ, "TUNELAB_CACHE": str(tmp_path / "cache"), "PYTHONPATH": str(ROOT)}
 
 
-@functools.cache
-def mlflow_client(db: Path):
-    """One client per store: each new one logs its schema check, once a second while a test polls."""
-    from mlflow import MlflowClient
-
-    return MlflowClient(f"sqlite:///{db}")
-
-
 def mlflow_runs(db: Path) -> tuple[list, list]:
     client = mlflow_client(db)
     experiment = client.get_experiment_by_name("tunelab-imdb")
@@ -53,21 +45,6 @@ def mlflow_runs(db: Path) -> tuple[list, list]:
     parents = [r for r in runs if r.data.tags.get("tunelab.kind") == "search"]
     children = [r for r in runs if r.data.tags.get("tunelab.kind") == "trial"]
     return parents, children
-
-
-def descendants(pid: int) -> list[int]:
-    """Every process below `pid`, read from /proc (Ray's workers leave the driver's process group)."""
-    children: dict[int, list[int]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        with contextlib.suppress(OSError):
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-            children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
-    found, todo = [], [pid]
-    while todo:
-        below = children.get(todo.pop(), [])
-        found += below
-        todo += below
-    return found
 
 
 @pytest.fixture(scope="module")
@@ -305,7 +282,7 @@ def test_bad_input_is_one_line_and_non_zero(tmp_path, env, imdb_dir, extra, mess
 @pytest.mark.slow
 def test_search_efficiency_benchmark_runs_and_never_mixes_in_old_searches(tmp_path, env, imdb_dir):
     out = tmp_path / "bench"
-    cmd = [sys.executable, "-m", "experiments.benchmarks.search_efficiency", "--data-dir", str(imdb_dir),
+    cmd = [sys.executable, "-m", "search.benchmarks.search_efficiency", "--data-dir", str(imdb_dir),
            "--subset", "120", "--trials", "2", "--max-epochs", "2", "--seeds", "0", "--target", "0.5", "0.99",
            "--out", str(out)]
     done = run(cmd, tmp_path, env, timeout=600)

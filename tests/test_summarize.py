@@ -13,8 +13,8 @@ import pytest
 
 from experiments import evaluate, predict, summarize
 from experiments import imdb as imdb_cli
-from experiments.config import ExperimentConfig
-from experiments.imdb_trial import CheckpointError
+from experiments.errors import CheckpointError
+from experiments.imdb_config import ExperimentConfig
 
 TINY = dict(batch_size=16, embed_dim=16, hidden_dim=16, num_layers=1, dropout=0.0, pooling="maxmean",
             optimizer="AdamW", optimizer_params={"lr": 5e-3}, lr_schedule="onecycle", epochs=2)

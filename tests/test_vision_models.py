@@ -11,7 +11,7 @@ import json
 import pytest
 import torch
 
-from experiments.config import ConfigError
+from experiments.errors import ConfigError
 from experiments.vision_config import (
     REJECTED_PRESETS,
     VISION_PRESETS,

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from data_pipes import imdb as imdb_data
-from experiments.config import IMDB_PRESETS
+from experiments.imdb_config import IMDB_PRESETS
 from experiments.imdb_trial import train_imdb
 
 

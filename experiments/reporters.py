@@ -1,4 +1,4 @@
-"""The reporter seam: a trial calls `report` once per epoch and asks `resume_from` where to start.
+"""The reporter seam: a trial calls `report` after each evaluation and asks `resume_from` where to start.
 
 Trials know nothing about Ray or MLflow: the one-config CLIs use `LocalReporter` (prints, keeps the best
 checkpoint on disk), and `search/` supplies a Tune-backed reporter with the same two methods.
@@ -15,8 +15,10 @@ from typing import Protocol
 
 
 class Reporter(Protocol):
+    reports_per_epoch: int  # how often `fit` evaluates and reports: 4 means every quarter epoch
+
     def report(self, metrics: dict[str, float], checkpoint_dir: str) -> None:
-        """Called after every epoch with its metrics and a folder holding that epoch's checkpoint."""
+        """Called after every evaluation with its metrics and a folder holding the checkpoint at that point."""
 
     def resume_from(self) -> str | None:
         """A checkpoint folder to continue from, or None for a fresh start."""
@@ -49,6 +51,8 @@ def format_metrics(metrics: dict[str, float]) -> str:
 
 class LocalReporter:
     """Prints one line per epoch and keeps `<output_dir>/best` = the best-validation checkpoint so far."""
+
+    reports_per_epoch = 1
 
     def __init__(self, output_dir: str | os.PathLike, metric: str = "val_accuracy", stream=sys.stdout) -> None:
         self.output_dir = Path(output_dir)

@@ -1,7 +1,7 @@
 """The platform's overhead, side by side in one run: training seq/s of one IMDB trial inside Ray Tune +
 MLflow tracking vs the same trial function called directly with the same config and data.
 
-    python -m experiments.benchmarks.search_overhead --data-dir ../shared/data/imdb
+    python -m search.benchmarks.search_overhead --data-dir ../shared/data/imdb
 """
 
 from __future__ import annotations
@@ -16,12 +16,9 @@ from pathlib import Path
 
 import torch
 
-from data_pipes import imdb as imdb_data
-from experiments.config import IMDB_PRESETS
-from experiments.imdb_trial import train_imdb
+from experiments.space import SearchSpace
+from experiments.tasks import get_task
 from search import engine
-from search.imdb import WORKLOAD
-from search.spaces import SearchSpace
 
 
 def main() -> None:
@@ -32,15 +29,16 @@ def main() -> None:
     parser.add_argument("--config", default="gru2_maxmean")
     args = parser.parse_args()
 
-    config = dataclasses.replace(IMDB_PRESETS[args.config], epochs=args.epochs).to_dict()
-    data = imdb_data.load(args.data_dir, subset=args.subset)
+    task = get_task("imdb")
+    config = dataclasses.replace(task.presets()[args.config], epochs=args.epochs).to_dict()
+    data = task.load_data(args.data_dir, args.subset, 0)
     threads = torch.get_num_threads()
 
     def direct() -> float:
-        history = train_imdb(config, data)["history"]
+        history = task.trial(config, data, None)["history"]
         return statistics.mean(h["seq_per_s"] for h in history)
 
-    fixed = dataclasses.replace(WORKLOAD, space=lambda _args: SearchSpace(params=[], constants=config))
+    fixed = dataclasses.replace(task, space=lambda _args: SearchSpace(params=[], constants=config))
     with tempfile.TemporaryDirectory() as work:
         before = direct()
         started = time.perf_counter()
@@ -48,7 +46,7 @@ def main() -> None:
             "--data-dir", args.data_dir, "--subset", str(args.subset), "--trials", "1", "--max-epochs",
             str(args.epochs), "--searcher", "random", "--scheduler", "fifo", "--cpus-per-trial", str(threads),
             "--storage-path", f"{work}/ray", "--tracking-uri", f"sqlite:///{work}/mlflow.db", "--name", "overhead",
-            "--verbose", "0",
+            "--verbose", "0", "--refit", "0",
         ])
         search_wall = time.perf_counter() - started
         summary = json.loads((Path(work) / "ray" / "overhead" / "search_summary.json").read_text())

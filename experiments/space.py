@@ -1,4 +1,7 @@
-"""Search spaces, defined once and sampled two ways: Optuna define-by-run and Tune's random variant generator.
+"""Search spaces, defined once and sampled two ways: Optuna define-by-run and plain seeded random draws.
+
+Each task declares its space here, beside its config; the engine (`search/`) hands it to Optuna or wraps
+`draw` for Tune's random search. Nothing here imports Ray or Optuna: `suggest` only calls the trial it is given.
 
 A space is an ordered list of `Param`s; a param may depend on a value sampled before it (`when`), and
 several sampler names may feed one config field (`field`), because Optuna needs a fixed domain per name
@@ -54,6 +57,20 @@ class Param:
             return trial.suggest_int(self.name, int(self.low), int(self.high))
         return trial.suggest_categorical(self.name, list(self.choices))
 
+    def value_in_domain(self, value: Any) -> Any:
+        """`value` as this param samples it ([2, 2, 2] as the choice "2-2-2"); ValueError when outside the domain."""
+        if self.kind == "choice":
+            if isinstance(value, list | tuple):
+                joined = "-".join(str(v) for v in value)
+                value = joined if joined in self.choices else value
+            if value not in self.choices or any(type(value) is not type(c) for c in self.choices if c == value):
+                raise ValueError(f"{self.target}={value!r} is not one of the searched choices {list(self.choices)}")
+            return value
+        number = float(value) if not isinstance(value, bool) else None
+        if number is None or not self.low - 1e-12 <= number <= self.high + 1e-12:
+            raise ValueError(f"{self.target}={value!r} is outside the searched range [{self.low:g}, {self.high:g}]")
+        return int(number) if self.kind == "int" else number
+
     def draw(self, rng: random.Random) -> Any:
         """Plain random sampling with the same distribution."""
         if self.kind == "loguniform":
@@ -88,16 +105,24 @@ class SearchSpace:
                 sampled[param.name] = param.draw(rng)
         return sampled
 
+    def point_from_config(self, config: dict[str, Any]) -> dict[str, Any]:
+        """The sampler's values (param names) that give `config`: a warm start evaluated first. Nested dicts
+        (`optimizer_params`) are read as flat fields. ValueError names a field that is missing or out of the space."""
+        flat = dict(config)
+        for value in config.values():
+            if isinstance(value, dict):
+                flat.update(value)
+        point: dict[str, Any] = {}
+        for param in self.params:
+            if param.active(point):
+                if param.target not in flat:
+                    raise ValueError(f"it has no {param.target}")
+                point[param.name] = param.value_in_domain(flat[param.target])
+        return point
+
     def sample_config(self, rng: random.Random) -> dict[str, Any]:
         """One complete random config (constants included), as a trial would receive it."""
         return self.to_config({**self.constants, "sampled": self.draw(rng)})
-
-    def random_param_space(self, seed: int) -> dict[str, Any]:
-        """For Tune's BasicVariantGenerator: one seeded draw per trial, same distributions as Optuna's."""
-        from ray import tune
-
-        rng = random.Random(seed)
-        return {"sampled": tune.sample_from(lambda _spec: self.draw(rng)), **self.constants}
 
     def to_config(self, flat: dict[str, Any]) -> dict[str, Any]:
         """Sampler output (either sampler) → config fields; a sampled value wins over a constant."""
@@ -113,22 +138,3 @@ class SearchSpace:
         lines = [p.describe() for p in self.params]
         lines += [f"{k:<18} = {v}" for k, v in self.constants.items()]
         return "\n".join(lines)
-
-
-def imdb_space(max_epochs: int, seed: int) -> SearchSpace:
-    """The GRU knobs users tune by hand; weight decay only where the optimizer decouples it."""
-    return SearchSpace(
-        params=[
-            Param("lr", "loguniform", 5e-4, 5e-3),
-            Param("batch_size", "choice", choices=(32, 64, 128)),
-            Param("num_layers", "int", 1, 3),
-            Param("is_bidirectional", "choice", choices=(False, True)),
-            Param("dropout", "uniform", 0.0, 0.5),
-            Param("embed_dim", "choice", choices=(64, 128, 192)),
-            Param("hidden_dim", "choice", choices=(64, 128, 192)),
-            Param("pooling", "choice", choices=("last", "max", "mean", "maxmean")),
-            Param("optimizer", "choice", choices=("Adam", "AdamW")),
-            Param("weight_decay", "loguniform", 1e-4, 1e-1, when=("optimizer", ("AdamW",))),
-        ],
-        constants={"epochs": max_epochs, "seed": seed, "lr_schedule": "onecycle", "grad_clip": 1.0},
-    )

@@ -1,0 +1,193 @@
+"""`report.md` + plots for one task, generated from what the runs recorded (no number is typed in by hand).
+
+The one report writer: what differs between tasks (title, targets, table columns, unit, task-specific sentences
+and plots) comes from the `Task`.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from experiments.task import Task
+
+
+def fmt(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:.2g}" if value < 0.01 else f"{value:.3g}"
+    if isinstance(value, list):
+        return "/".join(str(v) for v in value)
+    return str(value)
+
+
+def model_table(task: Task, ranked: list) -> str:
+    header = ["", "model", "source", *[c for c, _ in task.columns], "params", "epochs", "val acc", "test acc",
+              "train time", f"{task.unit}/s"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for i, e in enumerate(ranked):
+        cells = ["★" if i == 0 else "", f"`{e.name}`", e.source, *[fmt(value(e.config)) for _, value in task.columns],
+                 f"{e.params / 1e6:.2f} M" if e.params else "-", str(e.epochs), f"{e.val_accuracy:.4f}",
+                 f"{e.test_accuracy:.4f}", f"{e.train_seconds / 60:.1f} min",
+                 f"{e.throughput:.0f}" if e.throughput else "-"]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def comparison(task: Task, ranked: list) -> list[str]:
+    """A few sentences computed from the table: the winner against the targets, then the task's own."""
+    best = ranked[0]
+    floor, aim = task.targets
+    text = [
+        f"Best by validation accuracy: `{best.name}` — val {best.val_accuracy:.2%}, test {best.test_accuracy:.2%} "
+        f"({'meets' if best.test_accuracy >= floor else 'is below'} the {floor:.0%} floor, "
+        f"{'meets' if best.test_accuracy >= aim else f'{(aim - best.test_accuracy) * 100:.1f} points short of'} "
+        f"the {aim:.0%} aim)."
+    ]
+    for e in ranked:
+        if e.test_accuracy_at_training is not None:
+            text.append(
+                f"`{e.name}` was trained on {e.machine.get('gpu', 'another machine')}"
+                f"{' (bf16 autocast)' if e.machine.get('gpu') else ''}, where its test accuracy "
+                f"was {e.test_accuracy_at_training:.2%}; the table gives {e.test_accuracy:.2%}, re-measured here in "
+                "float32 by the same evaluation `experiments.evaluate` runs."
+            )
+    return text + task.comparison(ranked)
+
+
+def plot_learning_curves(ranked: list, path: Path, top: int = 8) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for e in ranked[:top]:
+        ax.plot([h["epoch"] for h in e.history], [h["val_accuracy"] for h in e.history], marker="o", label=e.name)
+    ax.set(xlabel="epoch", ylabel="validation accuracy", title="Learning curves (validation)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_search(searches: list[dict[str, Any]], path: Path) -> bool:
+    """Best validation accuracy of every search trial against each searched hyperparameter."""
+    rows = [r for s in searches for r in s["rows"] if r["best_val_accuracy"] is not None]
+    if not rows:
+        return False
+    names = sorted(n for n in set.union(*(set(r["params"]) for r in rows))
+                   if len({str(r["params"].get(n)) for r in rows}) > 1)
+    if not names:
+        return False
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cols, rows_needed = 4, (len(names) + 3) // 4
+    fig, axes = plt.subplots(rows_needed, cols, figsize=(12, 2.6 * rows_needed), squeeze=False)
+    for ax, name in zip(axes.flat, names, strict=False):
+        points = [(r["params"][name], r["best_val_accuracy"]) for r in rows if name in r["params"]]
+        xs = [p[0] for p in points]
+        if all(isinstance(x, int | float) and not isinstance(x, bool) for x in xs):
+            ax.scatter(xs, [p[1] for p in points], s=14)
+            if min(xs) > 0 and max(xs) / min(xs) > 20:
+                ax.set_xscale("log")
+        else:
+            labels = sorted({str(x) for x in xs})
+            ax.scatter([labels.index(str(x)) for x in xs], [p[1] for p in points], s=14)
+            ax.set_xticks(range(len(labels)), labels, fontsize=7, rotation=20)
+        ax.set_title(name, fontsize=9)
+        ax.grid(alpha=0.3)
+    for ax in list(axes.flat)[len(names):]:
+        ax.axis("off")
+    fig.suptitle("Search trials: best validation accuracy vs each hyperparameter")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return True
+
+
+def search_section(searches: list[dict[str, Any]]) -> list[str]:
+    """One entry per search: its budget and outcome, its refit (with the winner's curse), and what its Optuna
+    study says about the hyperparameters (importance computed by the engine, which owns Optuna)."""
+    lines = []
+    for s in searches:
+        resumed = f", resumed {s['resumes']}×" if s.get("resumes") else ""
+        lines.append(
+            f"- `{s['search']}` ({s['searcher']} + {s['scheduler']}, reports every {s.get('report_every', 1):g} "
+            f"epoch): {s['trials']} trials, {s['trial_epochs']:g} trial-epochs in {s['wall_seconds'] / 60:.1f} min "
+            f"wall{resumed} — {s['completed']} completed, {s['stopped_early']} stopped early, {s['errored']} errored; "
+            f"best val {s['best_val_accuracy']:.4f}. Command: `{s.get('command', '')}`"
+        )
+        for r in s.get("refit") or []:
+            lines.append(
+                f"  - refit of search trial `{r['search_trial']}` (search val {r['search_val_accuracy']:.4f}) on "
+                f"{r['train_size']:,} examples for {r['epochs']:g} epochs, fresh seed: val {r['val_accuracy']:.4f} "
+                f"(winner's curse {(r['search_val_accuracy'] - r['val_accuracy']) * 100:+.2f} points), "
+                f"test {r['test_accuracy']:.4f}"
+            )
+        importance = s.get("importance")
+        if importance:
+            ranked = ", ".join(f"{k} {v:.2f}" for k, v in sorted(importance.items(), key=lambda kv: -kv[1]))
+            lines.append(f"  - Parameter importance (fANOVA on its Optuna study `{s.get('optuna_study')}`): {ranked}")
+    return lines
+
+
+def study_plots(searches: list[dict[str, Any]], folder: Path) -> list[tuple[str, str]]:
+    """Optuna's plots of each search's study, copied next to the report."""
+    plots = []
+    for s in searches:
+        for plot in s.get("plots") or []:
+            source = Path(plot["path"])
+            if source.is_file():
+                name = f"{s['search']}_{source.name}"
+                shutil.copy2(source, folder / name)
+                plots.append((f"{plot['title']} — search `{s['search']}`", name))
+    return plots
+
+
+def write_report(task: Task, ranked: list, searches: list[dict[str, Any]], folder: Path, command: str,
+                 machine: dict[str, Any], wall_seconds: float, benchmarks: Path) -> Path:
+    plots = []
+    plot_learning_curves(ranked, folder / "learning_curves.png")
+    plots.append(("Learning curves", "learning_curves.png"))
+    plots += study_plots(searches, folder)
+    if not any(s.get("plots") for s in searches) and plot_search(searches, folder / "search_hyperparameters.png"):
+        plots.append(("Search trials against each hyperparameter", "search_hyperparameters.png"))
+    plots += task.plots(ranked, folder)
+    attachments = [benchmarks / f"{stem}.md" for stem in task.attachments
+                   if (benchmarks / f"{stem}.md").is_file() and (benchmarks / f"{stem}.png").is_file()]
+    for attachment in attachments:
+        shutil.copy2(attachment.with_suffix(".png"), folder / attachment.with_suffix(".png").name)
+    lines = [
+        f"# {task.title}", "",
+        f"Generated {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC by `{command}` "
+        f"(summarizer wall time {wall_seconds:.0f} s). Winners are picked by validation accuracy; the test split "
+        "is used once per model, for the number reported.", "",
+        "## Models", "", model_table(task, ranked), "",
+        "## Comparison", "", *[f"- {t}" for t in comparison(task, ranked)], "",
+    ]
+    if searches:
+        lines += ["## Searches", "", *search_section(searches), ""]
+    lines += ["## Plots", ""]
+    for title, name in plots:
+        lines += [f"![{title}]({name})", ""]
+    for attachment in attachments:  # a benchmark's write-up starts with its own "## " heading
+        lines += [attachment.read_text(), ""]
+    lines += ["## How these numbers were produced", ""]
+    for e in ranked:
+        where = ", ".join(f"{k}={v}" for k, v in e.machine.items() if k in ("cpu", "torch_threads", "gpu"))
+        lines.append(f"- `{e.name}`: `{e.command}`" + (f" — {where}" if where else ""))
+    lines += [f"- report: `{command}` — machine: {json.dumps(machine)}", ""]
+    path = folder / "report.md"
+    path.write_text("\n".join(lines))
+    return path

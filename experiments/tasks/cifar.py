@@ -1,0 +1,270 @@
+"""CIFAR-10 with Hugging Face ViT / Swin trained from scratch (assignment 2-2-2): the task definition.
+
+The pieces live beside it: data and augmentation in `data_pipes.cifar10`, model shapes in `models.vision`, the
+config and presets in `experiments.vision_config`, training and checkpoints in `experiments.vision_trial`.
+The search space is constraint-aware: every combination it can sample is a valid model (widths divisible by
+the heads, windows dividing every Swin stage's map), so no trial is wasted on a crash.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from experiments.errors import ConfigError, UsageError
+from experiments.space import Param, SearchSpace
+from experiments.task import Task
+
+MODEL_TYPES = ("vit", "swin")
+DEFAULT_PRESET = {"vit": "vit_small_p4", "swin": "swin_small_p2"}
+SWIN = ("swin",)
+VIT = ("vit",)
+
+
+def load_data(data_dir: str | None, subset: int | None, seed: int):
+    from data_pipes import cifar10
+
+    return cifar10.load(data_dir, subset=subset, seed=seed)
+
+
+def fixed_params(data) -> dict[str, Any]:
+    return {
+        **{f"fixed.{k}": v for k, v in data.settings.items()},
+        "data.train_size": len(data.train),
+        "data.val_size": len(data.val),
+    }
+
+
+def presets():
+    from experiments.vision_config import VISION_PRESETS
+
+    return VISION_PRESETS
+
+
+def add_run_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", choices=MODEL_TYPES, default=None,
+                        help=f"model family; without --config its default preset ({DEFAULT_PRESET})")
+
+
+def resolve(args: argparse.Namespace):
+    """--config, or the default preset of --model; the two must agree."""
+    from experiments.vision_config import resolve_vision_config
+
+    config = resolve_vision_config(args.config or DEFAULT_PRESET[args.model or "vit"])
+    if args.model is not None and config.model_type != args.model:
+        raise ConfigError(f"--model {args.model} but config {config.config_name!r} is a {config.model_type} config")
+    return config
+
+
+def model_cost(config) -> tuple[dict[str, Any], str]:
+    from models.vision import describe, format_description
+
+    cost = describe(config.model_params(), config.batch_size)
+    return cost, format_description(cost)
+
+
+class SizeReporter:
+    """Adds the model's params and MACs to every report, so MLflow compares ViT and Swin on cost too."""
+
+    def __init__(self, inner, size: dict[str, float]) -> None:
+        self.inner, self.size = inner, size
+
+    def report(self, metrics: dict[str, float], checkpoint_dir: str) -> None:
+        self.inner.report({**metrics, **self.size}, checkpoint_dir)
+
+    def resume_from(self) -> str | None:
+        return self.inner.resume_from()
+
+
+def trial(config: dict[str, Any], data, reporter) -> dict[str, Any]:
+    from experiments.vision_config import VisionConfig
+    from experiments.vision_trial import train_vision
+    from models.vision import describe
+
+    vision = VisionConfig.from_dict(config)  # takes "2-4-8" depth/head strings
+    info = describe(vision.model_params())
+    size = {"params": float(info["params"]), "macs_per_image": float(info["macs_per_image"])}
+    return train_vision(vision, data, SizeReporter(reporter, size) if reporter is not None else None)
+
+
+def evaluate_checkpoint(folder: Path, data, device) -> dict[str, Any]:
+    from experiments.vision_trial import confusion_matrix, evaluate_split, load_checkpoint
+
+    model, config = load_checkpoint(folder, device)
+    result = evaluate_split(model, data.test.images, data.test.labels, device, config.image_size)
+    return {
+        "accuracy": result["accuracy"],
+        "loss": result["loss"],
+        "params": sum(p.numel() for p in model.parameters()),
+        "confusion": confusion_matrix(result["predictions"], data.test.labels, len(data.class_names)),
+        "class_names": list(data.class_names),
+    }
+
+
+def predict(folder: Path, files: Sequence[str]) -> list[tuple[str, float]]:
+    import numpy as np
+    import torch
+    from PIL import Image
+
+    from data_pipes.cifar10 import model_input
+    from experiments.vision_trial import load_checkpoint
+    from models.vision import logits
+
+    model, config = load_checkpoint(folder)
+    missing = [f for f in files if not Path(f).is_file()]
+    if missing:
+        raise UsageError(f"image file(s) not found: {', '.join(missing)}")
+    images = np.stack([np.asarray(Image.open(f).convert("RGB").resize((32, 32), Image.BILINEAR)) for f in files])
+    with torch.no_grad():
+        probabilities = logits(model, model_input(images, torch.device("cpu"), config.image_size)).softmax(-1)
+    best = probabilities.max(-1)
+    return [(model.config.id2label[int(i)], float(p)) for p, i in zip(best.values, best.indices, strict=True)]
+
+
+def space(args: argparse.Namespace) -> SearchSpace:
+    """Shared training knobs, then each family's shape under its own names (Optuna needs fixed domains)."""
+    families = ("vit", "swin") if args.model == "both" else (args.model,)
+    return SearchSpace(
+        params=[
+            Param("model_type", "choice", choices=families),
+            Param("lr", "loguniform", 3e-4, 3e-3),
+            Param("weight_decay", "loguniform", 0.01, 0.1),
+            Param("batch_size", "choice", choices=(64, 128, 256)),
+            Param("augment_strength", "int", 0, 2),
+            Param("cutmix_prob", "uniform", 0.0, 0.5),
+            Param("vit_patch", "choice", choices=(4, 8), field="patch_size", when=("model_type", VIT)),
+            Param("vit_hidden", "choice", choices=(128, 192, 256), field="hidden_size", when=("model_type", VIT)),
+            Param("vit_layers", "int", 4, 8, field="num_hidden_layers", when=("model_type", VIT)),
+            Param("vit_heads", "choice", choices=(2, 4, 8), field="num_attention_heads", when=("model_type", VIT)),
+            Param("vit_dropout", "uniform", 0.0, 0.1, field="hidden_dropout_prob", when=("model_type", VIT)),
+            Param("swin_drop_path", "uniform", 0.0, 0.2, field="drop_path_rate", when=("model_type", SWIN)),
+            Param("swin_embed", "choice", choices=(48, 64, 96), field="embed_dim", when=("model_type", SWIN)),
+            Param("swin_depths", "choice", choices=("2-2-2", "2-2-4", "2-4-2"), field="depths",
+                  when=("model_type", SWIN)),
+            Param("swin_heads", "choice", choices=("2-4-8", "4-8-16"), field="num_heads", when=("model_type", SWIN)),
+            Param("swin_window", "choice", choices=(2, 4), field="window_size", when=("model_type", SWIN)),
+        ],
+        # Swin: 2-px patches give 16×16 → 8×8 → 4×4 maps, which windows of 2 and 4 divide
+        constants={"epochs": args.max_epochs, "seed": args.seed, "patch_size": 2, "mlp_ratio": 2.0,
+                   "label_smoothing": 0.1},
+    )
+
+
+def describe_sample(config: dict[str, Any], args: argparse.Namespace) -> str:
+    from experiments.vision_config import VisionConfig
+    from models.vision import describe, format_description
+
+    vision = VisionConfig.from_dict(config)  # takes "2-4-8" depth/head strings
+    info = describe(vision.model_params(), batch_size=vision.batch_size)
+    line = f"{vision.model_type}: {format_description(info)}"
+    if args.max_memory is not None and info["activation_bytes"] > args.max_memory * 1e9:
+        line += f"  WARNING: activations exceed --max-memory {args.max_memory:g} GB"
+    return line
+
+
+def add_search_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", choices=("vit", "swin", "both"), default="both", help="model families searched")
+    parser.add_argument("--max-memory", type=float, default=None, help="dry run: warn above this activation GB")
+
+
+def family(config: dict[str, Any]) -> str:
+    return str(config.get("model_type", "vit"))
+
+
+def _by_family(vit_key: str, swin_key: str):
+    """A table column whose config field differs between ViT and Swin."""
+    return lambda c: c.get(vit_key) if c.get("model_type") == "vit" else c.get(swin_key)
+
+
+def comparison(ranked: list) -> list[str]:
+    """ViT against Swin: best of each, and speed where both were measured on the same device."""
+    families: dict[str, list] = {}
+    for e in ranked:
+        families.setdefault(e.family, []).append(e)
+    if len(families) < 2:
+        return []
+    parts = []
+    for name, models in sorted(families.items()):
+        top = models[0]
+        speed = f", {top.throughput:.0f} img/s" if top.throughput else ""
+        size = f"{top.params / 1e6:.2f} M params" if top.params else "? params"
+        parts.append(f"best {name.upper()} `{top.name}`: test {top.test_accuracy:.2%} with {size}{speed}")
+    text = ["; ".join(parts) + "."]
+    vit, swin = families.get("vit", [None])[0], families.get("swin", [None])[0]
+    same_device = vit and swin and vit.machine.get("gpu") == swin.machine.get("gpu")
+    if same_device and vit.throughput and swin.throughput:
+        tokens = {e.family: (e.config["image_size"] // e.config["patch_size"]) ** 2 for e in (vit, swin)}
+        text.append(
+            f"On the same device ViT trained {vit.throughput / swin.throughput:.2f}× as many images per "
+            f"second as Swin ({vit.throughput:.0f} vs {swin.throughput:.0f} img/s): {tokens['vit']} patch "
+            f"tokens under global attention against {tokens['swin']} in Swin's first stage."
+        )
+    if vit and swin and vit.params and swin.params:
+        text.append(
+            f"Per million parameters, Swin reached {swin.test_accuracy / (swin.params / 1e6):.1%} and ViT "
+            f"{vit.test_accuracy / (vit.params / 1e6):.1%} test accuracy."
+        )
+    return text
+
+
+def plots(ranked: list, folder: Path) -> list[tuple[str, str]]:
+    """Test accuracy against size and against speed, one colour per family."""
+    points = [e for e in ranked if e.params and e.throughput]
+    if not points:
+        return []
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    for name in sorted({e.family for e in points}):
+        group = [e for e in points if e.family == name]
+        left.scatter([e.params / 1e6 for e in group], [e.test_accuracy for e in group], label=name.upper())
+        right.scatter([e.throughput for e in group], [e.test_accuracy for e in group], label=name.upper())
+    left.set(xlabel="parameters (M)", ylabel="test accuracy", title="Accuracy vs size")
+    right.set(xlabel="training img/s", ylabel="test accuracy", title="Accuracy vs speed")
+    for ax in (left, right):
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(folder / "accuracy_vs_cost.png", dpi=110)
+    plt.close(fig)
+    return [("Accuracy vs parameters and vs throughput", "accuracy_vs_cost.png")]
+
+
+TASK = Task(
+    name="cifar",
+    title="CIFAR-10 — ViT vs Swin from scratch (assignment 2-2-2)",
+    export_folder="assignment2-2-2",
+    targets=(0.73, 0.80),
+    unit="img",
+    example_noun="image",
+    load_data=load_data,
+    fixed_params=fixed_params,
+    presets=presets,
+    default_config=DEFAULT_PRESET["vit"],
+    resolve_config=resolve,
+    trial=trial,
+    evaluate_checkpoint=evaluate_checkpoint,
+    predict=predict,
+    space=space,
+    describe_sample=describe_sample,
+    search_defaults={"trials": 20, "max_epochs": 10, "grace_period": 2},
+    search_settings=("model",),
+    add_search_arguments=add_search_arguments,
+    add_run_arguments=add_run_arguments,
+    family=family,
+    model_cost=model_cost,
+    columns=(
+        ("family", lambda c: c.get("model_type")), ("patch", lambda c: c.get("patch_size")),
+        ("width", _by_family("hidden_size", "embed_dim")), ("depth", _by_family("num_hidden_layers", "depths")),
+        ("heads", _by_family("num_attention_heads", "num_heads")),
+        ("window", lambda c: "-" if c.get("model_type") == "vit" else c.get("window_size")),
+        ("batch", lambda c: c.get("batch_size")), ("lr", lambda c: c.get("lr")),
+    ),
+    comparison=comparison,
+    plots=plots,
+)

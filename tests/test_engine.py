@@ -1,0 +1,155 @@
+"""The engine, summarizer, evaluate and predict on a third task that lives only in `tests/synthetic_task.py`.
+
+No IMDB or CIFAR data: a search of a few seconds per trial exercises ranking, statuses, MLflow nesting,
+kill-and-resume and the export path, so the engine's logic is tested fast and independently of any workload.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from experiments import evaluate, predict, runner, summarize
+from experiments.tasks import get_task
+from tests.conftest import descendants, mlflow_client
+
+ROOT = Path(__file__).resolve().parents[1]
+TASK_KEY = "tests.synthetic_task"
+
+
+def search_cmd(workdir: Path, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "search", "--task", TASK_KEY, "--storage-path", str(workdir / "ray_results"),
+            "--tracking-uri", f"sqlite:///{workdir / 'mlflow.db'}", "--verbose", "0", *extra]
+
+
+@pytest.fixture
+def env(tmp_path) -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": str(ROOT), "TUNELAB_CACHE": str(tmp_path / "cache")}
+
+
+def runs_of(db: Path) -> tuple[list, list]:
+    client = mlflow_client(db)
+    experiment = client.get_experiment_by_name("tunelab-synthetic")
+    runs = client.search_runs([experiment.experiment_id]) if experiment else []
+    return ([r for r in runs if r.data.tags.get("tunelab.kind") == "search"],
+            [r for r in runs if r.data.tags.get("tunelab.kind") == "trial"])
+
+
+@pytest.fixture(scope="module")
+def synthetic_search(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
+    """One 8-trial Optuna + ASHA search, one trial at a time so ASHA's decisions are reproducible."""
+    workdir = tmp_path_factory.mktemp("engine")
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TUNELAB_CACHE": str(workdir / "cache")}
+    cmd = search_cmd(workdir, "--trials", "8", "--max-epochs", "4", "--concurrency", "1", "--name", "syn",
+                     "--seed", "1")
+    return workdir, subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=400)
+
+
+@pytest.mark.ray
+def test_a_task_outside_the_registry_searches_ranks_and_tracks(synthetic_search):
+    workdir, done = synthetic_search
+    assert done.returncode == 0, done.stderr[-3000:]
+    summary = json.loads((workdir / "ray_results" / "syn" / "search_summary.json").read_text())
+    rows = summary["rows"]
+    assert summary["workload"] == "synthetic" and summary["trials"] == 8 and summary["errored"] == 0
+    scores = [r["best_val_accuracy"] for r in rows]
+    assert scores == sorted(scores, reverse=True), "rows are ranked best first"
+    assert summary["best_val_accuracy"] == scores[0] and summary["best_trial"] == rows[0]["trial_id"]
+    assert summary["stopped_early"] >= 1 and summary["completed"] >= 1
+    for row in rows:  # the status follows from the epochs a trial ran
+        assert row["status"] == ("COMPLETED" if row["epochs"] == 4 else "STOPPED_EARLY")
+    assert summary["trial_epochs"] == sum(r["epochs"] for r in rows) < 8 * 4
+    assert set(summary["importance"]) <= {"lr", "hidden"} and summary["importance"]
+    assert summary["command"].startswith(f"python -m search --task {TASK_KEY} ")
+    assert f"export the winner: python -m experiments.summarize --tasks {TASK_KEY}" in done.stdout
+
+    parents, children = runs_of(workdir / "mlflow.db")
+    assert len(parents) == 1 and len(children) == 8
+    assert {c.data.tags["mlflow.parentRunId"] for c in children} == {parents[0].info.run_id}
+    assert parents[0].data.metrics["best_val_accuracy"] == pytest.approx(summary["best_val_accuracy"])
+
+
+@pytest.mark.ray
+def test_summarize_evaluate_and_predict_a_task_outside_the_registry(synthetic_search, tmp_path, capsys):
+    workdir, done = synthetic_search
+    assert done.returncode == 0, done.stderr[-3000:]
+    task = get_task(TASK_KEY)
+    # a one-config run of the same task, through the generic runner, competes with the search's winner
+    assert runner.main(task, ["--config", "blob_wide", "--epochs", "2", "--output-dir",
+                              str(tmp_path / "outputs" / "synthetic")], module="experiments.runner") == 0
+    out = tmp_path / "model_checkpoints"
+    assert summarize.main(["--outputs", str(tmp_path / "outputs"), "--ray-results", str(workdir / "ray_results"),
+                           "--out", str(out), "--tasks", TASK_KEY, "--data-dir", f"{TASK_KEY}=generated"]) == 0
+    folder = out / "synthetic-blobs"
+    best = json.loads((folder / "best.json").read_text())
+    assert {p.name for p in folder.iterdir() if p.is_dir()} == {"search_syn", "blob_wide"}
+    report = (folder / "report.md").read_text()
+    assert report.startswith(f"# {task.title}") and "| hidden | lr |" in report and "ex/s" in report
+    assert "Parameter importance" in report
+
+    capsys.readouterr()
+    assert evaluate.main([str(folder / best["name"])]) == 0
+    assert f"task={TASK_KEY}" in capsys.readouterr().out
+    recorded = json.loads((folder / best["name"] / "metrics.json").read_text())["test_accuracy"]
+    assert evaluate.evaluate_checkpoint(folder / best["name"], None)["test_accuracy"] == pytest.approx(recorded)
+    assert predict.main([str(folder / best["name"]), "0,0,0,0,0,0,0,0", "1,1,1,1,1,1,1,1"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2 and all(line.split("\t")[0] in ("left", "middle", "right") for line in lines)
+
+
+@pytest.mark.ray
+def test_a_killed_search_resumes_without_rerunning_finished_trials(tmp_path, env):
+    cmd = search_cmd(tmp_path, "--trials", "3", "--max-epochs", "3", "--concurrency", "1", "--scheduler", "fifo",
+                     "--epoch-delay", "1.5", "--name", "k1")
+    log = tmp_path / "driver.log"
+    with log.open("w") as sink:
+        driver = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=sink, stderr=sink, start_new_session=True)
+    finished, deadline = set(), time.time() + 240
+    while time.time() < deadline and not finished and driver.poll() is None:
+        time.sleep(0.5)  # Tune's own result files, not MLflow: a client here would race the driver's store set-up
+        for result in (tmp_path / "ray_results" / "k1").glob("run_trial_*/result.json"):
+            lines = [json.loads(line) for line in result.read_text().splitlines() if line.strip()]
+            if len(lines) >= 3:
+                finished.add(lines[-1]["trial_id"])
+    for pid in [driver.pid, *descendants(driver.pid)]:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    driver.wait()
+    assert finished, f"no trial finished before the deadline:\n{log.read_text()[-3000:]}"
+    db = tmp_path / "mlflow.db"
+
+    resumed = subprocess.run(search_cmd(tmp_path, "--name", "k1", "--resume"), cwd=ROOT, env=env,
+                             capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    summary = json.loads((tmp_path / "ray_results" / "k1" / "search_summary.json").read_text())
+    assert summary["finished"] and summary["completed"] == 3 and summary["trials"] == 3
+    parents, children = runs_of(db)
+    assert len(parents) == 1 and len(children) == 3
+    for child in children:
+        if child.data.tags["tunelab.trial_id"] in finished:
+            steps = [m.step for m in mlflow_client(db).get_metric_history(child.info.run_id, "epoch")]
+            assert steps == [1, 2, 3], "a finished trial was run again"
+
+
+def test_an_unknown_task_is_one_line(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "search", "--task", "no_such.task_module", "--trials", "1"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "cannot import task module 'no_such.task_module'" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_evaluate_reads_the_task_from_the_folder_not_its_files(tmp_path):
+    from experiments.errors import CheckpointError
+
+    (tmp_path / "experiment_config.json").write_text(json.dumps({"config_name": "x"}))
+    (tmp_path / "tokenizer.json").write_text("{}")  # would once have made it an IMDB checkpoint
+    with pytest.raises(CheckpointError, match="names no task"):
+        evaluate.evaluate_checkpoint(tmp_path, None)
