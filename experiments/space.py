@@ -120,6 +120,11 @@ class SearchSpace:
                 point[param.name] = param.value_in_domain(flat[param.target])
         return point
 
+    def fields_of(self, point: dict[str, Any]) -> dict[str, Any]:
+        """Sampler values → the config fields they set (no constants)."""
+        by_name = {p.name: p for p in self.params}
+        return {by_name[k].target: v for k, v in point.items()}
+
     def sample_config(self, rng: random.Random) -> dict[str, Any]:
         """One complete random config (constants included), as a trial would receive it."""
         return self.to_config({**self.constants, "sampled": self.draw(rng)})

@@ -274,14 +274,19 @@ def reports_per_epoch(args: argparse.Namespace) -> int:
     return round(1 / args.report_every)
 
 
-def make_scheduler(args: argparse.Namespace):
-    """ASHA counts reports (Tune's training_iteration); epochs and fractions of one are converted here."""
-    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
+def make_scheduler(args: argparse.Namespace, space: SearchSpace, points: list[dict[str, Any]]):
+    """ASHA counts reports (Tune's training_iteration); epochs and fractions of one are converted here. The
+    warm-start `points` are never stopped early (see search/schedulers.py)."""
+    from ray.tune.schedulers import FIFOScheduler
+
+    from search.schedulers import WarmStartASHA
 
     if args.scheduler == "fifo":
         return FIFOScheduler()
     per_epoch = reports_per_epoch(args)
-    return ASHAScheduler(
+    return WarmStartASHA(
+        protected=[space.fields_of(point) for point in points],
+        to_config=space.to_config,
         time_attr="training_iteration",
         max_t=args.max_epochs * per_epoch,
         grace_period=max(1, round(args.grace_period * per_epoch)),
@@ -381,12 +386,12 @@ class WallClock:
     """A search's wall time that survives a kill: the driver rewrites `wall.json` every few seconds, and a resumed
     search starts from what it says (and counts the resume)."""
 
-    def __init__(self, experiment_path: str, resumed: bool, every: float = 2.0) -> None:
+    def __init__(self, experiment_path: str, resumed: bool, started: float, every: float = 2.0) -> None:
         self.path = None if "://" in experiment_path else Path(experiment_path) / "wall.json"
         saved = json.loads(self.path.read_text()) if self.path is not None and self.path.is_file() else {}
         self.before = float(saved.get("seconds", 0.0))
         self.resumes = int(saved.get("resumes", 0)) + (1 if resumed else 0)
-        self.started, self.every = time.perf_counter(), every
+        self.started, self.every = started, every  # from the command's start: data and Ray start-up count
         self._stop = None
 
     @property
@@ -417,6 +422,7 @@ class WallClock:
 
 
 def main(task: Task, argv: list[str] | None = None) -> int:
+    started = time.perf_counter()
     parser = build_parser(task)
     args = parser.parse_args(argv)
     settings = search_settings(task)
@@ -475,7 +481,7 @@ def main(task: Task, argv: list[str] | None = None) -> int:
     if not resuming and settings_file is not None:
         settings_file.parent.mkdir(parents=True, exist_ok=True)
         settings_file.write_text(json.dumps({k: getattr(args, k, None) for k in settings}, indent=1) + "\n")
-    with WallClock(experiment_path, resuming) as clock:
+    with WallClock(experiment_path, resuming, started) as clock:
         if search_done:
             print(f"resuming search {name}: its search is done, continuing the refit", flush=True)
             summary = previous
@@ -496,7 +502,7 @@ def main(task: Task, argv: list[str] | None = None) -> int:
                     trainable,
                     param_space=param_space,
                     tune_config=tune.TuneConfig(
-                        metric=METRIC, mode=MODE, search_alg=searcher, scheduler=make_scheduler(args),
+                        metric=METRIC, mode=MODE, search_alg=searcher, scheduler=make_scheduler(args, space, points),
                         num_samples=args.trials, max_concurrent_trials=concurrency, reuse_actors=True,
                     ),
                     run_config=tune.RunConfig(

@@ -35,21 +35,35 @@ def env(tmp_path) -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": str(ROOT), "TUNELAB_CACHE": str(tmp_path / "cache")}
 
 
-def runs_of(db: Path) -> tuple[list, list]:
+def runs_of(db: Path, phase: str = "search") -> tuple[list, list]:
+    """The search's parent runs and its children of one phase ("search" trials or "refit" runs)."""
     client = mlflow_client(db)
     experiment = client.get_experiment_by_name("tunelab-synthetic")
     runs = client.search_runs([experiment.experiment_id]) if experiment else []
     return ([r for r in runs if r.data.tags.get("tunelab.kind") == "search"],
-            [r for r in runs if r.data.tags.get("tunelab.kind") == "trial"])
+            [r for r in runs
+             if r.data.tags.get("tunelab.kind") == "trial" and r.data.tags.get("tunelab.phase") == phase])
+
+
+def trial_index(row: dict) -> int:
+    """The order Tune created a trial in, from its folder name (run_trial_<id>_<index>_...)."""
+    return int(Path(row["path"]).name.removeprefix("run_trial_").split("_")[1])
+
+
+def study_of(summary: dict):
+    import optuna
+
+    return optuna.load_study(study_name=summary["optuna_study"], storage=summary["optuna_storage"])
 
 
 @pytest.fixture(scope="module")
 def synthetic_search(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
-    """One 8-trial Optuna + ASHA search, one trial at a time so ASHA's decisions are reproducible."""
+    """One 8-trial Optuna + ASHA search reporting every half epoch, warm-started from a preset, then refit; one
+    trial at a time so ASHA's decisions are reproducible."""
     workdir = tmp_path_factory.mktemp("engine")
     env = {**os.environ, "PYTHONPATH": str(ROOT), "TUNELAB_CACHE": str(workdir / "cache")}
     cmd = search_cmd(workdir, "--trials", "8", "--max-epochs", "4", "--concurrency", "1", "--name", "syn",
-                     "--seed", "1")
+                     "--seed", "1", "--report-every", "0.5", "--grace-period", "0.5", "--warm-start", "blob_wide")
     return workdir, subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=400)
 
 
@@ -66,8 +80,19 @@ def test_a_task_outside_the_registry_searches_ranks_and_tracks(synthetic_search)
     assert summary["stopped_early"] >= 1 and summary["completed"] >= 1
     for row in rows:  # the status follows from the epochs a trial ran
         assert row["status"] == ("COMPLETED" if row["epochs"] == 4 else "STOPPED_EARLY")
-    assert summary["trial_epochs"] == sum(r["epochs"] for r in rows) < 8 * 4
+    assert summary["trial_epochs"] == pytest.approx(sum(r["epochs"] for r in rows)) and summary["trial_epochs"] < 8 * 4
+    assert min(r["epochs"] for r in rows) == 0.5, "ASHA stops a trial at its first rung, half an epoch in"
+    first = min(rows, key=trial_index)  # the warm start is evaluated first, exactly as the preset says
+    assert (first["params"]["hidden"], first["params"]["lr"]) == (64, 0.01)
+
+    study = study_of(summary)  # the persisted Optuna study holds exactly the trials run, each finished
+    assert len(study.trials) == 8 and {t.state.name for t in study.trials} == {"COMPLETE"}
     assert set(summary["importance"]) <= {"lr", "hidden"} and summary["importance"]
+    assert {Path(p["path"]).name for p in summary["plots"]} >= {"optuna_history.png", "optuna_slice.png"}
+
+    [refit] = summary["refit"]  # the best configuration, trained again with a fresh seed and tested once
+    assert refit["search_trial"] == rows[0]["trial_id"] and refit["params"]["seed"] == 1 + 1000
+    assert refit["epochs"] == 4 and 0 <= refit["test_accuracy"] <= 1
     assert summary["command"].startswith(f"python -m search --task {TASK_KEY} ")
     assert f"export the winner: python -m experiments.summarize --tasks {TASK_KEY}" in done.stdout
 
@@ -75,6 +100,13 @@ def test_a_task_outside_the_registry_searches_ranks_and_tracks(synthetic_search)
     assert len(parents) == 1 and len(children) == 8
     assert {c.data.tags["mlflow.parentRunId"] for c in children} == {parents[0].info.run_id}
     assert parents[0].data.metrics["best_val_accuracy"] == pytest.approx(summary["best_val_accuracy"])
+    client = mlflow_client(workdir / "mlflow.db")
+    epochs = [m.value for m in client.get_metric_history(children[0].info.run_id, "epoch")]
+    assert epochs[:2] == [0.5, 1.0], "every report is a step, its epoch a fractional metric"
+    _, refits = runs_of(workdir / "mlflow.db", "refit")
+    assert len(refits) == 1 and refits[0].data.tags["mlflow.parentRunId"] == parents[0].info.run_id
+    assert refits[0].data.metrics["test_accuracy"] == pytest.approx(refit["test_accuracy"])
+    assert parents[0].data.metrics["refit_test_accuracy"] == pytest.approx(refit["test_accuracy"])
 
 
 @pytest.mark.ray
@@ -91,9 +123,12 @@ def test_summarize_evaluate_and_predict_a_task_outside_the_registry(synthetic_se
     folder = out / "synthetic-blobs"
     best = json.loads((folder / "best.json").read_text())
     assert {p.name for p in folder.iterdir() if p.is_dir()} == {"search_syn", "blob_wide"}
+    exported = json.loads((folder / "search_syn" / "metrics.json").read_text())  # the search ships its refit
+    [refit] = json.loads((workdir / "ray_results" / "syn" / "search_summary.json").read_text())["refit"]
+    assert exported["source"] == "search syn (refit)" and exported["test_accuracy"] == refit["test_accuracy"]
     report = (folder / "report.md").read_text()
     assert report.startswith(f"# {task.title}") and "| hidden | lr |" in report and "ex/s" in report
-    assert "Parameter importance" in report
+    assert "Parameter importance" in report and "winner's curse" in report and "syn_optuna_slice.png" in report
 
     capsys.readouterr()
     assert evaluate.main([str(folder / best["name"])]) == 0
@@ -110,6 +145,7 @@ def test_a_killed_search_resumes_without_rerunning_finished_trials(tmp_path, env
     cmd = search_cmd(tmp_path, "--trials", "3", "--max-epochs", "3", "--concurrency", "1", "--scheduler", "fifo",
                      "--epoch-delay", "1.5", "--name", "k1")
     log = tmp_path / "driver.log"
+    started = time.perf_counter()
     with log.open("w") as sink:
         driver = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=sink, stderr=sink, start_new_session=True)
     finished, deadline = set(), time.time() + 240
@@ -122,15 +158,22 @@ def test_a_killed_search_resumes_without_rerunning_finished_trials(tmp_path, env
     for pid in [driver.pid, *descendants(driver.pid)]:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
+    before_kill = time.perf_counter() - started
     driver.wait()
     assert finished, f"no trial finished before the deadline:\n{log.read_text()[-3000:]}"
     db = tmp_path / "mlflow.db"
 
+    started = time.perf_counter()
     resumed = subprocess.run(search_cmd(tmp_path, "--name", "k1", "--resume"), cwd=ROOT, env=env,
                              capture_output=True, text=True, timeout=300)
+    after = time.perf_counter() - started
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     summary = json.loads((tmp_path / "ray_results" / "k1" / "search_summary.json").read_text())
     assert summary["finished"] and summary["completed"] == 3 and summary["trials"] == 3
+    # the time before the kill is kept (saved every 2 s; interpreter start-up is not seen) and the resume counted
+    assert before_kill + after - 6 <= summary["wall_seconds"] <= before_kill + after and summary["resumes"] == 1
+    study = study_of(summary)  # one Optuna trial per Tune trial, also across the kill
+    assert sum(t.state.name == "COMPLETE" for t in study.trials) == 3
     parents, children = runs_of(db)
     assert len(parents) == 1 and len(children) == 3
     for child in children:
@@ -153,3 +196,78 @@ def test_evaluate_reads_the_task_from_the_folder_not_its_files(tmp_path):
     (tmp_path / "tokenizer.json").write_text("{}")  # would once have made it an IMDB checkpoint
     with pytest.raises(CheckpointError, match="names no task"):
         evaluate.evaluate_checkpoint(tmp_path, None)
+
+
+@pytest.mark.ray
+def test_random_search_evaluates_the_warm_start_first_and_skips_the_refit_when_asked(tmp_path, env):
+    done = subprocess.run(search_cmd(tmp_path, "--trials", "2", "--max-epochs", "1", "--searcher", "random",
+                                     "--warm-start", "blob_wide", "--refit", "0", "--name", "w1"),
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    summary = json.loads((tmp_path / "ray_results" / "w1" / "search_summary.json").read_text())
+    first = min(summary["rows"], key=trial_index)
+    assert (first["params"]["hidden"], first["params"]["lr"]) == (64, 0.01)
+    assert summary["refit"] == [] and summary["finished"] and "optuna_study" not in summary
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--refit", "-1"], "--refit must be 0 (no refit) or more"),
+        (["--report-every", "0"], "--report-every must be 1/N of an epoch"),
+        (["--report-every", "1.5"], "--report-every must be 1/N of an epoch"),
+        (["--report-every", "0.3"], "--report-every must be 1/N of an epoch"),
+        (["--warm-start", "no-such-preset"], "--warm-start no-such-preset: unknown preset"),
+        (["--warm-start", "search:never-ran"], "no search 'never-ran'"),
+        (["--warm-start", "NOT_A_CONFIG"], "unknown config field(s): colour"),
+    ],
+)
+def test_bad_search_flags_are_one_line_and_write_nothing(tmp_path, env, extra, message):
+    not_a_config = tmp_path / "not_a_config.json"
+    not_a_config.write_text(json.dumps({"colour": "blue"}))
+    extra = [str(not_a_config) if e == "NOT_A_CONFIG" else e for e in extra]
+    done = subprocess.run(search_cmd(tmp_path, *extra), cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 2 and message in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "ray_results").exists() and not (tmp_path / "mlflow.db").exists()
+
+
+@pytest.mark.parametrize("steps", [1, 2, 3, 5, 10, 1000])
+def test_one_cycle_schedule_runs_for_any_number_of_steps(steps):
+    import torch
+
+    from experiments.training import build_schedule
+
+    optimizer = torch.optim.AdamW([torch.nn.Parameter(torch.zeros(2))], lr=1e-3)
+    schedule = build_schedule(optimizer, "onecycle", steps, warmup_fraction=0.1)
+    for _ in range(steps):  # 10 steps at 10 % warm-up was a ZeroDivisionError
+        optimizer.step()
+        schedule.step()
+    assert all(group["lr"] >= 0 for group in optimizer.param_groups)
+
+
+def test_report_points_cover_each_epoch_once():
+    from experiments.training import report_points
+
+    assert report_points(100, 4) == [25, 50, 75, 100]
+    assert report_points(10, 1) == [10]
+    assert report_points(2, 4) == [1, 1, 2, 2]  # fewer steps than reports: some reports train no step
+
+
+@pytest.mark.ray
+def test_three_searches_started_together_on_a_fresh_store_all_finish(tmp_path, env):
+    """The first use of a store creates and migrates its schema; concurrent first uses wait for each other."""
+    drivers = [
+        subprocess.Popen(search_cmd(tmp_path, "--trials", "2", "--max-epochs", "1", "--name", f"c{i}",
+                                    "--refit", "0", "--concurrency", "1"),
+                         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for i in range(3)
+    ]
+    outputs = [driver.communicate(timeout=400) for driver in drivers]
+    for driver, (out, err) in zip(drivers, outputs, strict=True):
+        assert driver.returncode == 0, err[-3000:]
+        assert "Traceback" not in out + err, (out + err)[-3000:]
+    parents, children = runs_of(tmp_path / "mlflow.db")
+    assert sorted(p.info.run_name for p in parents) == ["c0", "c1", "c2"] and len(children) == 6
+    assert {p.info.status for p in parents} == {"FINISHED"}

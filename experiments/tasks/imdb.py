@@ -76,12 +76,13 @@ def space(args: argparse.Namespace) -> SearchSpace:
     return SearchSpace(
         params=[
             Param("lr", "loguniform", 5e-4, 5e-3),
-            Param("batch_size", "choice", choices=(32, 64, 128)),
+            # batch 32 trains at ~45 reviews/s on one thread, half the speed of 64 (measured), and no preset needs it
+            Param("batch_size", "choice", choices=(64, 128)),
             Param("num_layers", "int", 1, 3),
             Param("is_bidirectional", "choice", choices=(False, True)),
             Param("dropout", "uniform", 0.0, 0.5),
             Param("embed_dim", "choice", choices=(64, 128, 192)),
-            Param("hidden_dim", "choice", choices=(64, 128, 192, 256)),
+            Param("hidden_dim", "choice", choices=(64, 128, 192)),
             Param("pooling", "choice", choices=("last", "max", "mean", "maxmean")),
             Param("optimizer", "choice", choices=("Adam", "AdamW")),
             Param("weight_decay", "loguniform", 1e-4, 1e-1, when=("optimizer", ("AdamW",))),

@@ -56,7 +56,7 @@ def run_strategy(strategy: str, seed: int, args: argparse.Namespace, data) -> di
             "--data-dir", args.data_dir, "--subset", str(args.subset), "--trials", str(args.trials),
             "--max-epochs", str(args.max_epochs), "--searcher", searcher, "--scheduler", scheduler,
             "--seed", str(seed), "--name", name, "--storage-path", str(args.out / "ray"), "--tracking-uri",
-            f"sqlite:///{(args.out / 'mlflow.db').resolve()}", "--verbose", "0", "--refit", "0",
+            f"sqlite:///{(args.out / 'mlflow.db').resolve()}", "--verbose", "0", "--refit", "0", "--report-every", "1",
         ])
     summary = json.loads(summary_file.read_text())
     from experiments.training import pick_device

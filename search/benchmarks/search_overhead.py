@@ -46,7 +46,7 @@ def main() -> None:
             "--data-dir", args.data_dir, "--subset", str(args.subset), "--trials", "1", "--max-epochs",
             str(args.epochs), "--searcher", "random", "--scheduler", "fifo", "--cpus-per-trial", str(threads),
             "--storage-path", f"{work}/ray", "--tracking-uri", f"sqlite:///{work}/mlflow.db", "--name", "overhead",
-            "--verbose", "0", "--refit", "0",
+            "--verbose", "0", "--refit", "0", "--report-every", "1",
         ])
         search_wall = time.perf_counter() - started
         summary = json.loads((Path(work) / "ray" / "overhead" / "search_summary.json").read_text())
