@@ -164,10 +164,15 @@ def write_report(task: Task, ranked: list, searches: list[dict[str, Any]], folde
     if not any(s.get("plots") for s in searches) and plot_search(searches, folder / "search_hyperparameters.png"):
         plots.append(("Search trials against each hyperparameter", "search_hyperparameters.png"))
     plots += task.plots(ranked, folder)
-    attachments = [benchmarks / f"{stem}.md" for stem in task.attachments
-                   if (benchmarks / f"{stem}.md").is_file() and (benchmarks / f"{stem}.png").is_file()]
-    for attachment in attachments:
-        shutil.copy2(attachment.with_suffix(".png"), folder / attachment.with_suffix(".png").name)
+    attachments = []
+    for stem in task.attachments:  # a benchmark's fresh output, else the copy kept beside an earlier report
+        for source in (benchmarks, folder):
+            if (source / f"{stem}.md").is_file() and (source / f"{stem}.png").is_file():
+                for suffix in (".md", ".png"):
+                    if source != folder:
+                        shutil.copy2(source / f"{stem}{suffix}", folder / f"{stem}{suffix}")
+                attachments.append(folder / f"{stem}.md")
+                break
     lines = [
         f"# {task.title}", "",
         f"Generated {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC by `{command}` "

@@ -70,6 +70,27 @@ def candidates_from_runs(runs_dir: Path, task: Task) -> list[Candidate]:
     return candidates
 
 
+def candidates_from_exports(folder: Path, task: Task, known: set[str]) -> list[Candidate]:
+    """Models exported earlier (their recorded metrics.json) that no run or search on this machine re-creates:
+    a report regenerated elsewhere still compares against them, with the numbers they were exported with."""
+    candidates = []
+    for path in sorted(folder.glob("*/metrics.json")) if folder.is_dir() else []:
+        recorded = json.loads(path.read_text())
+        config_file = path.parent / "experiment_config.json"
+        if recorded.get("name") in known or not config_file.is_file():
+            continue
+        config = {k: v for k, v in json.loads(config_file.read_text()).items() if k != "task"}
+        candidates.append(Candidate(
+            task=task.key, family=task.family(config), name=recorded["name"], source=recorded["source"],
+            config=config, val_accuracy=recorded["val_accuracy"], test_accuracy=recorded["test_accuracy"],
+            epochs=recorded["epochs"], train_seconds=recorded["train_seconds"], params=recorded.get("params"),
+            throughput=recorded.get("throughput_per_s"), history=recorded["history"], checkpoint=path.parent,
+            machine=recorded.get("machine", {}), command=recorded.get("command", ""),
+            test_accuracy_at_training=recorded.get("test_accuracy_at_training"),
+        ))
+    return candidates
+
+
 def load_searches(ray_results: Path, task_name: str) -> list[dict[str, Any]]:
     """The `search_summary.json` of every finished search of this task."""
     found = []
@@ -136,7 +157,8 @@ def export_candidate(entry: Candidate, target: Path, with_weights: bool) -> None
         "test_accuracy": entry.test_accuracy, "test_accuracy_at_training": entry.test_accuracy_at_training,
         "epochs": entry.epochs, "train_seconds": entry.train_seconds,
         "params": entry.params, "throughput_per_s": entry.throughput, "machine": entry.machine,
-        "command": entry.command, "weights_included": with_weights, "history": entry.history,
+        "command": entry.command, "weights_included": any((staging / name).is_file() for name in WEIGHT_FILES),
+        "history": entry.history,
     }
     (staging / "metrics.json").write_text(json.dumps(metrics, indent=1) + "\n")
     replace_dir_atomically(staging, target)
@@ -216,13 +238,17 @@ def main(argv: list[str] | None = None) -> int:
     for task in [get_task(key) for key in args.tasks]:
         searches = load_searches(args.ray_results, task.name)
         candidates = candidates_from_runs(args.outputs / task.name, task) + candidates_from_searches(searches, task)
+        if candidates:
+            folder = args.out / task.export_folder
+            candidates += candidates_from_exports(folder, task, {c.name for c in candidates})
         if not candidates:
             print(f"{task.key}: nothing to summarize (no {args.outputs / task.name}/*/run.json, no {task.name} search)")
             continue
         data_dir = args.data_dirs.get(task.key)
         for entry in candidates:
             # a model trained on another device (bf16 there) is re-measured here, so evaluate reproduces it
-            elsewhere = entry.machine.get("gpu") != here.get("gpu") and entry.test_accuracy is not None
+            elsewhere = (entry.machine.get("gpu") != here.get("gpu") and entry.test_accuracy is not None
+                         and entry.test_accuracy_at_training is None)  # not re-measured yet
             if entry.test_accuracy is None or (elsewhere and data_dir is not None):
                 if data_dir is None:
                     raise UsageError(f"{entry.name} has no test accuracy yet: pass {data_flag(task)} to evaluate it")

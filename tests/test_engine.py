@@ -62,8 +62,11 @@ def synthetic_search(tmp_path_factory) -> tuple[Path, subprocess.CompletedProces
     trial at a time so ASHA's decisions are reproducible."""
     workdir = tmp_path_factory.mktemp("engine")
     env = {**os.environ, "PYTHONPATH": str(ROOT), "TUNELAB_CACHE": str(workdir / "cache")}
+    weak = workdir / "weak.json"  # a warm start ASHA would stop at once: it must still get its full budget
+    weak.write_text(json.dumps({"task": TASK_KEY, "config_name": "weak", "hidden": 4, "lr": 0.001}))
     cmd = search_cmd(workdir, "--trials", "8", "--max-epochs", "4", "--concurrency", "1", "--name", "syn",
-                     "--seed", "1", "--report-every", "0.5", "--grace-period", "0.5", "--warm-start", "blob_wide")
+                     "--seed", "1", "--report-every", "0.5", "--grace-period", "0.5", "--warm-start", "blob_wide",
+                     str(weak))
     return workdir, subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=400)
 
 
@@ -82,8 +85,10 @@ def test_a_task_outside_the_registry_searches_ranks_and_tracks(synthetic_search)
         assert row["status"] == ("COMPLETED" if row["epochs"] == 4 else "STOPPED_EARLY")
     assert summary["trial_epochs"] == pytest.approx(sum(r["epochs"] for r in rows)) and summary["trial_epochs"] < 8 * 4
     assert min(r["epochs"] for r in rows) == 0.5, "ASHA stops a trial at its first rung, half an epoch in"
-    first = min(rows, key=trial_index)  # the warm start is evaluated first, exactly as the preset says
+    first, second = sorted(rows, key=trial_index)[:2]  # the warm starts come first, exactly as given
     assert (first["params"]["hidden"], first["params"]["lr"]) == (64, 0.01)
+    assert (second["params"]["hidden"], second["params"]["lr"]) == (4, 0.001)
+    assert first["status"] == second["status"] == "COMPLETED", "ASHA never stops a warm start"
 
     study = study_of(summary)  # the persisted Optuna study holds exactly the trials run, each finished
     assert len(study.trials) == 8 and {t.state.name for t in study.trials} == {"COMPLETE"}
