@@ -186,7 +186,7 @@ def test_a_failing_trial_is_marked_errored_and_the_search_goes_on(tmp_path, env,
 
 def test_interrupted_search_resumes_without_rerunning_or_duplicating(tmp_path, env, imdb_dir):
     cmd = search_cmd("search.imdb", tmp_path, imdb_dir, "--trials", "4", "--max-epochs", "2", "--name", "r1",
-                     "--concurrency", "1", "--scheduler", "fifo")
+                     "--concurrency", "1", "--scheduler", "fifo", "--report-every", "1")
     log = tmp_path / "driver.log"
     with log.open("w") as sink:
         driver = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=sink, stderr=sink, start_new_session=True)

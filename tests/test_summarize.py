@@ -118,3 +118,19 @@ def test_corrupt_or_foreign_checkpoint_is_a_clear_error(tmp_path):
     done = subprocess.run([sys.executable, "-m", "experiments.evaluate", str(tmp_path / "nope")],
                           capture_output=True, text=True)
     assert done.returncode == 2 and "checkpoint folder not found" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_report_regenerated_elsewhere_keeps_the_earlier_exports(runs, tmp_path):
+    """A fresh clone has the exports but not the outputs/ they came from: the report keeps them, numbers unchanged."""
+    assert run_summarize(runs) == 0
+    clone = tmp_path / "clone"
+    shutil.copytree(runs / "model_checkpoints", clone / "model_checkpoints")
+    shutil.copytree(runs / "outputs" / "imdb" / "tiny_bi", clone / "outputs" / "imdb" / "tiny_bi")
+    assert run_summarize(clone) == 0
+    folder = clone / "model_checkpoints" / "assignment2-1-2"
+    before = json.loads((runs / "model_checkpoints" / "assignment2-1-2" / "tiny_uni" / "metrics.json").read_text())
+    after = json.loads((folder / "tiny_uni" / "metrics.json").read_text())
+    assert {k: after[k] for k in ("val_accuracy", "test_accuracy", "epochs", "source")} == {
+        k: before[k] for k in ("val_accuracy", "test_accuracy", "epochs", "source")}
+    report = (folder / "report.md").read_text()
+    assert "`tiny_uni`" in report and "`tiny_bi`" in report
