@@ -148,9 +148,10 @@ def study_plots(searches: list[dict[str, Any]], folder: Path) -> list[tuple[str,
     for s in searches:
         for plot in s.get("plots") or []:
             source = Path(plot["path"])
+            name = f"{s['search']}_{source.name}"
             if source.is_file():
-                name = f"{s['search']}_{source.name}"
                 shutil.copy2(source, folder / name)
+            if (folder / name).is_file():  # copied now, or by the report this one regenerates
                 plots.append((f"{plot['title']} — search `{s['search']}`", name))
     return plots
 

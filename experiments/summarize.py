@@ -91,14 +91,28 @@ def candidates_from_exports(folder: Path, task: Task, known: set[str]) -> list[C
     return candidates
 
 
-def load_searches(ray_results: Path, task_name: str) -> list[dict[str, Any]]:
-    """The `search_summary.json` of every finished search of this task."""
-    found = []
-    for path in sorted(ray_results.glob("*/search_summary.json")):
+SEARCHES_KEPT = "searches"  # <export folder>/searches/<name>.json: the summaries a report was written from
+
+
+def load_searches(ray_results: Path, task_name: str, export_folder: Path | None = None) -> list[dict[str, Any]]:
+    """The `search_summary.json` of every finished search of this task, and those an earlier report kept in
+    the export folder (a fresh clone has the exports, not the ray_results/ they came from)."""
+    found: dict[str, dict[str, Any]] = {}
+    kept = sorted((export_folder / SEARCHES_KEPT).glob("*.json")) if export_folder is not None else []
+    for path in [*kept, *sorted(ray_results.glob("*/search_summary.json"))]:  # this machine's own win
         summary = json.loads(path.read_text())
         if summary.get("workload") == task_name and summary.get("best_checkpoint") and summary.get("finished", True):
-            found.append(summary)
-    return found
+            found[summary["search"]] = summary
+    return list(found.values())
+
+
+def keep_searches(searches: list[dict[str, Any]], folder: Path) -> None:
+    """Store each summary the report is written from beside it, staged and renamed like every export."""
+    (folder / SEARCHES_KEPT).mkdir(parents=True, exist_ok=True)
+    for summary in searches:
+        staging = folder / SEARCHES_KEPT / f".{summary['search']}.json.tmp"
+        staging.write_text(json.dumps(summary, indent=1, default=str) + "\n")
+        staging.replace(folder / SEARCHES_KEPT / f"{summary['search']}.json")
 
 
 def candidates_from_searches(searches: list[dict[str, Any]], task: Task) -> list[Candidate]:
@@ -236,13 +250,12 @@ def main(argv: list[str] | None = None) -> int:
     here = machine_info()
     wrote_any = False
     for task in [get_task(key) for key in args.tasks]:
-        searches = load_searches(args.ray_results, task.name)
+        searches = load_searches(args.ray_results, task.name, args.out / task.export_folder)
         candidates = candidates_from_runs(args.outputs / task.name, task) + candidates_from_searches(searches, task)
-        if candidates:
-            folder = args.out / task.export_folder
-            candidates += candidates_from_exports(folder, task, {c.name for c in candidates})
+        candidates += candidates_from_exports(args.out / task.export_folder, task, {c.name for c in candidates})
         if not candidates:
-            print(f"{task.key}: nothing to summarize (no {args.outputs / task.name}/*/run.json, no {task.name} search)")
+            print(f"{task.key}: nothing to summarize (no {args.outputs / task.name}/*/run.json, no {task.name} "
+                  f"search, no export in {args.out / task.export_folder})")
             continue
         data_dir = args.data_dirs.get(task.key)
         for entry in candidates:
@@ -258,6 +271,7 @@ def main(argv: list[str] | None = None) -> int:
                 entry.test_accuracy, entry.params = measured, entry.params or params
         folder = args.out / task.export_folder
         ranked = export_task(candidates, folder, args.force, args.all_weights)
+        keep_searches(searches, folder)
         markdown_report.write_report(task, ranked, searches, folder, command_line("experiments.summarize"), here,
                                      time.perf_counter() - started, benchmarks=args.outputs / "benchmarks")
         print(f"{task.key}: exported {len(ranked)} models to {folder}, best {ranked[0].name} "

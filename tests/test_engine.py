@@ -127,7 +127,8 @@ def test_summarize_evaluate_and_predict_a_task_outside_the_registry(synthetic_se
                            "--out", str(out), "--tasks", TASK_KEY, "--data-dir", f"{TASK_KEY}=generated"]) == 0
     folder = out / "synthetic-blobs"
     best = json.loads((folder / "best.json").read_text())
-    assert {p.name for p in folder.iterdir() if p.is_dir()} == {"search_syn", "blob_wide"}
+    assert {p.name for p in folder.iterdir() if p.is_dir()} == {"search_syn", "blob_wide", "searches"}
+    assert json.loads((folder / "searches" / "syn.json").read_text())["refit"], "the report's search is kept"
     exported = json.loads((folder / "search_syn" / "metrics.json").read_text())  # the search ships its refit
     [refit] = json.loads((workdir / "ray_results" / "syn" / "search_summary.json").read_text())["refit"]
     assert exported["source"] == "search syn (refit)" and exported["test_accuracy"] == refit["test_accuracy"]
