@@ -243,12 +243,17 @@ def resolve_name(task: Task, args: argparse.Namespace, root: str) -> str:
     return f"{task.name}-{datetime.now():%Y%m%d-%H%M%S}"
 
 
-def random_param_space(space: SearchSpace, seed: int) -> dict[str, Any]:
-    """For Tune's BasicVariantGenerator: one seeded draw per trial, same distributions as Optuna's."""
+def random_param_space(space: SearchSpace, seed: int, points: list[dict[str, Any]]) -> dict[str, Any]:
+    """For Tune's BasicVariantGenerator: the warm-start points first, then one seeded draw per trial, same
+    distributions as Optuna's. (Its own points_to_evaluate cannot fill a `sample_from` value.)"""
     from ray import tune
 
-    rng = random.Random(seed)
-    return {"sampled": tune.sample_from(lambda _spec: space.draw(rng)), **space.constants}
+    rng, queue = random.Random(seed), [dict(point) for point in points]
+
+    def draw(_spec) -> dict[str, Any]:
+        return queue.pop(0) if queue else space.draw(rng)
+
+    return {"sampled": tune.sample_from(draw), **space.constants}
 
 
 def make_searcher(space: SearchSpace, args: argparse.Namespace, points: list[dict[str, Any]], study=None):
@@ -266,8 +271,7 @@ def make_searcher(space: SearchSpace, args: argparse.Namespace, points: list[dic
         return searcher, None
     from ray.tune.search.basic_variant import BasicVariantGenerator
 
-    warm = [{"sampled": point} for point in points] or None
-    return BasicVariantGenerator(random_state=args.seed, points_to_evaluate=warm), random_param_space(space, args.seed)
+    return BasicVariantGenerator(random_state=args.seed), random_param_space(space, args.seed, points)
 
 
 def reports_per_epoch(args: argparse.Namespace) -> int:

@@ -57,10 +57,11 @@ def open_store(tracking_uri: str):
     from mlflow import MlflowClient
 
     quiet_mlflow()
-    client = MlflowClient(tracking_uri=tracking_uri)
-    if tracking_uri.startswith("sqlite:///"):
-        with first_use_lock(Path(tracking_uri.removeprefix("sqlite:///"))):
-            client.search_experiments(max_results=1)  # the first call creates and migrates the schema
+    if not tracking_uri.startswith("sqlite:///"):
+        return MlflowClient(tracking_uri=tracking_uri)
+    with first_use_lock(Path(tracking_uri.removeprefix("sqlite:///"))):
+        client = MlflowClient(tracking_uri=tracking_uri)  # may open the store, and with it migrate the schema
+        client.search_experiments(max_results=1)  # if it did not, the first call does
     return client
 
 
@@ -75,7 +76,8 @@ def optuna_storage(tracking_uri: str):
     url = f"sqlite:///{database}"
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     with first_use_lock(database):
-        return url, optuna.storages.RDBStorage(url)
+        # several searches may share the file: wait for a writer's lock instead of sqlite's default 5 s
+        return url, optuna.storages.RDBStorage(url, engine_kwargs={"connect_args": {"timeout": 60}})
 
 
 def _params(values: dict[str, Any]) -> dict[str, str]:

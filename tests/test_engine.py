@@ -106,7 +106,8 @@ def test_a_task_outside_the_registry_searches_ranks_and_tracks(synthetic_search)
     assert {c.data.tags["mlflow.parentRunId"] for c in children} == {parents[0].info.run_id}
     assert parents[0].data.metrics["best_val_accuracy"] == pytest.approx(summary["best_val_accuracy"])
     client = mlflow_client(workdir / "mlflow.db")
-    epochs = [m.value for m in client.get_metric_history(children[0].info.run_id, "epoch")]
+    completed = next(c for c in children if c.data.tags["tunelab.status"] == "COMPLETED")
+    epochs = [m.value for m in client.get_metric_history(completed.info.run_id, "epoch")]
     assert epochs[:2] == [0.5, 1.0], "every report is a step, its epoch a fractional metric"
     _, refits = runs_of(workdir / "mlflow.db", "refit")
     assert len(refits) == 1 and refits[0].data.tags["mlflow.parentRunId"] == parents[0].info.run_id
@@ -176,8 +177,9 @@ def test_a_killed_search_resumes_without_rerunning_finished_trials(tmp_path, env
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     summary = json.loads((tmp_path / "ray_results" / "k1" / "search_summary.json").read_text())
     assert summary["finished"] and summary["completed"] == 3 and summary["trials"] == 3
-    # the time before the kill is kept (saved every 2 s; interpreter start-up is not seen) and the resume counted
-    assert before_kill + after - 6 <= summary["wall_seconds"] <= before_kill + after and summary["resumes"] == 1
+    # the time before the kill (here ~35 s) is kept and the resume counted; not seen by the search's own clock:
+    # interpreter start-up, up to 2 s between its saves, and Ray's shutdown after the resumed search ended
+    assert before_kill + after - 20 <= summary["wall_seconds"] <= before_kill + after and summary["resumes"] == 1
     study = study_of(summary)  # one Optuna trial per Tune trial, also across the kill
     assert sum(t.state.name == "COMPLETE" for t in study.trials) == 3
     parents, children = runs_of(db)

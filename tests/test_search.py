@@ -126,8 +126,10 @@ def test_mlflow_server_serves_the_search(tiny_search):
         runs = call("/runs/search", {"experiment_ids": [experiment["experiment_id"]], "max_results": 100})["runs"]
         tags = [{t["key"]: t["value"] for t in r["data"].get("tags", [])} for r in runs]
         parents = [r for r, t in zip(runs, tags, strict=True) if t.get("tunelab.kind") == "search"]
-        children = [r for r, t in zip(runs, tags, strict=True) if t.get("mlflow.parentRunId")]
-        assert len(parents) == 1 and len(children) == 5
+        children = [r for r, t in zip(runs, tags, strict=True)
+                    if t.get("mlflow.parentRunId") and t.get("tunelab.phase") != "refit"]
+        refits = [r for r, t in zip(runs, tags, strict=True) if t.get("tunelab.phase") == "refit"]
+        assert len(parents) == 1 and len(children) == 5 and len(refits) == 1  # the search's winner, trained again
         for child in children:
             run_id = child["info"]["run_id"]
             history = call(f"/metrics/get-history?run_id={run_id}&metric_key=val_accuracy")["metrics"]
