@@ -176,7 +176,7 @@ def test_cifar_search_runs_on_the_same_engine(tmp_path, env, cifar_dir):
 def test_a_failing_trial_is_marked_errored_and_the_search_goes_on(tmp_path, env, imdb_dir):
     env["TUNELAB_FAIL_MARKER"] = str(tmp_path / "failed-once")
     cmd = search_cmd("tests.faulty_search", tmp_path, imdb_dir, "--trials", "3", "--max-epochs", "1",
-                     "--name", "f1")
+                     "--name", "f1", "--report-every", "1")  # one report per trial: ASHA stops none of them
     done = run(cmd, tmp_path, env)
     assert done.returncode == 0, done.stderr[-3000:]
     summary = json.loads((tmp_path / "ray_results" / "f1" / "search_summary.json").read_text())
