@@ -70,7 +70,3 @@ class Task:
     def key(self) -> str:
         """What `get_task`, `--tasks` and a checkpoint's config call this task."""
         return self.module_key or self.name
-
-    @property
-    def throughput_key(self) -> str:
-        return f"{self.unit}_per_s"
