@@ -27,6 +27,19 @@ def fmt(value: Any) -> str:
     return str(value)
 
 
+def standard_error(accuracy: float, n: int) -> float | None:
+    """Binomial standard error of an accuracy measured on n examples: the noise two test scores differ by."""
+    return (accuracy * (1 - accuracy) / n) ** 0.5 if n > 0 else None
+
+
+def with_error(accuracy: float, n: int, percent: bool = False) -> str:
+    """`0.8988 ± 0.0019` (or `89.88% ± 0.19` points) where the test split's size is known."""
+    error = standard_error(accuracy, n)
+    if percent:
+        return f"{accuracy:.2%}" + (f" ± {error * 100:.2f}" if error is not None else "")
+    return f"{accuracy:.4f}" + (f" ± {error:.4f}" if error is not None else "")
+
+
 def model_table(task: Task, ranked: list) -> str:
     header = ["", "model", "source", *[c for c, _ in task.columns], "params", "epochs", "val acc", "test acc",
               "train time", f"{task.unit}/s"]
@@ -34,7 +47,7 @@ def model_table(task: Task, ranked: list) -> str:
     for i, e in enumerate(ranked):
         cells = ["★" if i == 0 else "", f"`{e.name}`", e.source, *[fmt(value(e.config)) for _, value in task.columns],
                  f"{e.params / 1e6:.2f} M" if e.params else "-", str(e.epochs), f"{e.val_accuracy:.4f}",
-                 f"{e.test_accuracy:.4f}", f"{e.train_seconds / 60:.1f} min",
+                 with_error(e.test_accuracy, task.test_examples), f"{e.train_seconds / 60:.1f} min",
                  f"{e.throughput:.0f}" if e.throughput else "-"]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
@@ -45,7 +58,8 @@ def comparison(task: Task, ranked: list) -> list[str]:
     best = ranked[0]
     floor, aim = task.targets
     text = [
-        f"Best by validation accuracy: `{best.name}` — val {best.val_accuracy:.2%}, test {best.test_accuracy:.2%} "
+        f"Best by validation accuracy: `{best.name}` — val {best.val_accuracy:.2%}, test "
+        f"{with_error(best.test_accuracy, task.test_examples, percent=True)} "
         f"({'meets' if best.test_accuracy >= floor else 'is below'} the {floor:.0%} floor, "
         f"{'meets' if best.test_accuracy >= aim else f'{(aim - best.test_accuracy) * 100:.1f} points short of'} "
         f"the {aim:.0%} aim)."
@@ -62,17 +76,25 @@ def comparison(task: Task, ranked: list) -> list[str]:
 
 
 def plot_learning_curves(ranked: list, path: Path, top: int = 8) -> None:
+    """Loss (train solid, validation dashed) beside validation accuracy: overfitting shows as a rising
+    validation loss while accuracy still climbs."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7, 4))
+    fig, (loss_ax, acc_ax) = plt.subplots(1, 2, figsize=(12, 4.2))
     for e in ranked[:top]:
-        ax.plot([h["epoch"] for h in e.history], [h["val_accuracy"] for h in e.history], marker="o", label=e.name)
-    ax.set(xlabel="epoch", ylabel="validation accuracy", title="Learning curves (validation)")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
+        epochs = [h["epoch"] for h in e.history]
+        (line,) = acc_ax.plot(epochs, [h["val_accuracy"] for h in e.history], marker="o", ms=3, label=e.name)
+        if all("train_loss" in h and "val_loss" in h for h in e.history):
+            loss_ax.plot(epochs, [h["train_loss"] for h in e.history], color=line.get_color(), label=e.name)
+            loss_ax.plot(epochs, [h["val_loss"] for h in e.history], color=line.get_color(), linestyle="--")
+    loss_ax.set(xlabel="epoch", ylabel="loss", title="Loss: train (solid), validation (dashed)")
+    acc_ax.set(xlabel="epoch", ylabel="validation accuracy", title="Validation accuracy")
+    for ax in (loss_ax, acc_ax):
+        ax.grid(alpha=0.3)
+    acc_ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -116,7 +138,7 @@ def plot_search(searches: list[dict[str, Any]], path: Path) -> bool:
     return True
 
 
-def search_section(searches: list[dict[str, Any]]) -> list[str]:
+def search_section(searches: list[dict[str, Any]], test_examples: int = 0) -> list[str]:
     """One entry per search: its budget and outcome, its refit (with the winner's curse), and what its Optuna
     study says about the hyperparameters (importance computed by the engine, which owns Optuna)."""
     lines = []
@@ -133,7 +155,7 @@ def search_section(searches: list[dict[str, Any]]) -> list[str]:
                 f"  - refit of search trial `{r['search_trial']}` (search val {r['search_val_accuracy']:.4f}) on "
                 f"{r['train_size']:,} examples for {r['epochs']:g} epochs, fresh seed: val {r['val_accuracy']:.4f} "
                 f"(winner's curse {(r['search_val_accuracy'] - r['val_accuracy']) * 100:+.2f} points), "
-                f"test {r['test_accuracy']:.4f}"
+                f"test {with_error(r['test_accuracy'], test_examples)}"
             )
         importance = s.get("importance")
         if importance:
@@ -160,7 +182,7 @@ def write_report(task: Task, ranked: list, searches: list[dict[str, Any]], folde
                  machine: dict[str, Any], wall_seconds: float, benchmarks: Path) -> Path:
     plots = []
     plot_learning_curves(ranked, folder / "learning_curves.png")
-    plots.append(("Learning curves", "learning_curves.png"))
+    plots.append(("Learning curves: loss and validation accuracy", "learning_curves.png"))
     plots += study_plots(searches, folder)
     if not any(s.get("plots") for s in searches) and plot_search(searches, folder / "search_hyperparameters.png"):
         plots.append(("Search trials against each hyperparameter", "search_hyperparameters.png"))
@@ -178,12 +200,14 @@ def write_report(task: Task, ranked: list, searches: list[dict[str, Any]], folde
         f"# {task.title}", "",
         f"Generated {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC by `{command}` "
         f"(summarizer wall time {wall_seconds:.0f} s). Winners are picked by validation accuracy; the test split "
-        "is used once per model, for the number reported.", "",
+        "is used once per model, for the number reported"
+        + (f"; each test accuracy is given ± its binomial standard error on the {task.test_examples:,} test "
+           f"{task.example_noun}s (sqrt(p(1-p)/n))." if task.test_examples else "."), "",
         "## Models", "", model_table(task, ranked), "",
         "## Comparison", "", *[f"- {t}" for t in comparison(task, ranked)], "",
     ]
     if searches:
-        lines += ["## Searches", "", *search_section(searches), ""]
+        lines += ["## Searches", "", *search_section(searches, task.test_examples), ""]
     lines += ["## Plots", ""]
     for title, name in plots:
         lines += [f"![{title}]({name})", ""]

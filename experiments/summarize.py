@@ -48,6 +48,8 @@ class Candidate:
     machine: dict[str, Any] = field(default_factory=dict)
     command: str = ""
     test_accuracy_at_training: float | None = None  # as measured where it was trained, when that was elsewhere
+    confusion: list[list[int]] | None = None  # test confusion matrix (rows: true class), where the task gives one
+    class_names: list[str] | None = None
 
 
 def _throughput(history: list[dict[str, Any]]) -> float | None:
@@ -65,7 +67,8 @@ def candidates_from_runs(runs_dir: Path, task: Task) -> list[Candidate]:
             val_accuracy=run["val_accuracy"], test_accuracy=run["test_accuracy"], epochs=run["epochs_run"],
             train_seconds=run["train_seconds"], params=run.get("params"), throughput=_throughput(run["history"]),
             history=run["history"], checkpoint=Path(run["checkpoint"]), machine=run.get("machine", {}),
-            command=run.get("command", ""),
+            command=run.get("command", ""), confusion=run.get("test_confusion_matrix"),
+            class_names=run.get("class_names"),
         ))
     return candidates
 
@@ -87,6 +90,7 @@ def candidates_from_exports(folder: Path, task: Task, known: set[str]) -> list[C
             throughput=recorded.get("throughput_per_s"), history=recorded["history"], checkpoint=path.parent,
             machine=recorded.get("machine", {}), command=recorded.get("command", ""),
             test_accuracy_at_training=recorded.get("test_accuracy_at_training"),
+            confusion=recorded.get("test_confusion_matrix"), class_names=recorded.get("class_names"),
         ))
     return candidates
 
@@ -149,12 +153,14 @@ def _best_checkpoint_of(row: dict[str, Any], search: dict[str, Any]) -> Path:
     return best.parent
 
 
-def evaluate_candidate(entry: Candidate, task: Task, data_dir: str | None) -> tuple[float, int]:
-    """Test accuracy and parameter count of a candidate, computed from its checkpoint."""
+def evaluate_candidate(entry: Candidate, task: Task, data_dir: str | None) -> None:
+    """Test accuracy (and confusion matrix, where the task gives one) of a candidate, from its checkpoint."""
     from experiments import evaluate
 
     result = evaluate.evaluate_checkpoint(entry.checkpoint, data_dir, task)
-    return result["test_accuracy"], result["params"]
+    entry.test_accuracy, entry.params = result["test_accuracy"], entry.params or result["params"]
+    if result["confusion"] is not None:
+        entry.confusion, entry.class_names = result["confusion"].tolist(), result["class_names"]
 
 
 def export_candidate(entry: Candidate, target: Path, with_weights: bool) -> None:
@@ -173,6 +179,7 @@ def export_candidate(entry: Candidate, target: Path, with_weights: bool) -> None
         "params": entry.params, "throughput_per_s": entry.throughput, "machine": entry.machine,
         "command": entry.command, "weights_included": any((staging / name).is_file() for name in WEIGHT_FILES),
         "history": entry.history,
+        **({"test_confusion_matrix": entry.confusion, "class_names": entry.class_names} if entry.confusion else {}),
     }
     (staging / "metrics.json").write_text(json.dumps(metrics, indent=1) + "\n")
     replace_dir_atomically(staging, target)
@@ -265,10 +272,9 @@ def main(argv: list[str] | None = None) -> int:
             if entry.test_accuracy is None or (elsewhere and data_dir is not None):
                 if data_dir is None:
                     raise UsageError(f"{entry.name} has no test accuracy yet: pass {data_flag(task)} to evaluate it")
-                measured, params = evaluate_candidate(entry, task, data_dir)
                 if elsewhere:
                     entry.test_accuracy_at_training = entry.test_accuracy
-                entry.test_accuracy, entry.params = measured, entry.params or params
+                evaluate_candidate(entry, task, data_dir)
         folder = args.out / task.export_folder
         ranked = export_task(candidates, folder, args.force, args.all_weights)
         keep_searches(searches, folder)

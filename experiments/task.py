@@ -63,6 +63,7 @@ class Task:
     columns: tuple[Column, ...] = ()
     comparison: Callable[[list], list[str]] = _nothing  # task-specific sentences computed from the ranked models
     plots: Callable[[list, Path], list[tuple[str, str]]] = _nothing  # extra plots: (title, file name) written
+    test_examples: int = 0  # size of the test split: the report gives each test accuracy ± its standard error
     attachments: tuple[str, ...] = ()  # benchmark write-ups (outputs/benchmarks/<stem>.md + .png) to include
     module_key: str | None = None  # a task outside the registry: its module path, as its configs record it
 

@@ -188,6 +188,7 @@ TASK = Task(
     targets=(0.6, 0.8),
     unit="ex",
     example_noun="example",
+    test_examples=SIZES["test"],
     load_data=load_data,
     fixed_params=lambda data: {"fixed.features": FEATURES, "data.train_size": len(data.train)},
     presets=lambda: PRESETS,

@@ -226,6 +226,28 @@ def test_cli_writes_run_json(data_dir, cache, tmp_path, capsys, monkeypatch):
     assert "test_accuracy=" in capsys.readouterr().out
 
 
+def test_vision_report_shows_compute_errors_and_confusion(data_dir, cache, tmp_path, monkeypatch):
+    """The report compares on MACs (device-independent), gives ± standard errors and the winner's confusion."""
+    from experiments import summarize
+
+    monkeypatch.setenv("TUNELAB_CACHE", str(cache))
+    config_path = tmp_path / "tiny.json"
+    VisionConfig.from_dict(dict(TINY)).to_json(config_path)
+    assert cifar_cli.main(["--model", "vit", "--config", str(config_path), "--data-dir", str(data_dir),
+                           "--subset", "200", "--output-dir", str(tmp_path / "outputs" / "cifar")]) == 0
+    out = tmp_path / "model_checkpoints"
+    assert summarize.main(["--outputs", str(tmp_path / "outputs"), "--ray-results", str(tmp_path / "none"),
+                           "--out", str(out), "--tasks", "cifar"]) == 0
+    folder = out / "assignment2-2-2"
+    report = (folder / "report.md").read_text()
+    test_accuracy = json.loads((folder / "tiny_vit" / "metrics.json").read_text())["test_accuracy"]
+    error = (test_accuracy * (1 - test_accuracy) / 10_000) ** 0.5
+    assert f"{test_accuracy:.4f} ± {error:.4f}" in report and "| GMACs/img |" in report
+    assert "](confusion_matrix.png)" in report and (folder / "confusion_matrix.png").is_file()
+    assert "](accuracy_vs_cost.png)" in report and "Per million" not in report
+    assert "`swin_assignment`) is rejected at 32 px: " in report and "85.8 M params" in report
+
+
 def test_cli_model_and_config_must_agree(capsys):
     with pytest.raises(SystemExit) as exit_info:
         run_cli(lambda: cifar_cli.main(["--model", "vit", "--config", "swin_small_p2"]))

@@ -9,6 +9,8 @@ the heads, windows dividing every Swin stage's map), so no trial is wasted on a 
 from __future__ import annotations
 
 import argparse
+import functools
+import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -184,7 +186,7 @@ def comparison(ranked: list) -> list[str]:
     for e in ranked:
         families.setdefault(e.family, []).append(e)
     if len(families) < 2:
-        return []
+        return starting_configs()
     parts = []
     for name, models in sorted(families.items()):
         top = models[0]
@@ -201,38 +203,102 @@ def comparison(ranked: list) -> list[str]:
             f"second as Swin ({vit.throughput:.0f} vs {swin.throughput:.0f} img/s): {tokens['vit']} patch "
             f"tokens under global attention against {tokens['swin']} in Swin's first stage."
         )
-    if vit and swin and vit.params and swin.params:
+    if vit and swin:
         text.append(
-            f"Per million parameters, Swin reached {swin.test_accuracy / (swin.params / 1e6):.1%} and ViT "
-            f"{vit.test_accuracy / (vit.params / 1e6):.1%} test accuracy."
+            f"Cost per image: ViT `{vit.name}` {gmacs(vit.config):.3f} GMACs, Swin `{swin.name}` "
+            f"{gmacs(swin.config):.3f} GMACs (multiply-adds of one forward pass, the same on any device)."
         )
+    return text + starting_configs()
+
+
+def starting_configs() -> list[str]:
+    """The assignment's own starting points, built and validated by the same code the searches use."""
+    from experiments.vision_config import REJECTED_PRESETS, VISION_PRESETS, resolve_vision_config
+    from models.vision import describe
+
+    vit = VISION_PRESETS["vit_assignment"]
+    info = describe(vit.model_params(), batch_size=vit.batch_size)
+    text = [
+        f"The assignment's ViT (`vit_assignment`: ViT-B/16 at {vit.image_size} px, CIFAR upsampled) is valid: "
+        f"{info['params'] / 1e6:.1f} M params, {info['macs_per_image'] / 1e9:.1f} GMACs per image and "
+        f"~{info['activation_bytes'] / 1e9:.0f} GB of activations at batch {vit.batch_size} — a GPU-only model, "
+        "so the searches use 32-px ViTs with 4- or 8-px patches instead."
+    ]
+    for name in REJECTED_PRESETS:
+        try:
+            resolve_vision_config(name)
+        except ConfigError as error:
+            text.append(f"The assignment's Swin (`{name}`) is rejected at 32 px: {error}")
     return text
 
 
+@functools.lru_cache(maxsize=256)
+def _gmacs(config_json: str) -> float:
+    from experiments.vision_config import VisionConfig
+    from models.vision import describe
+
+    return describe(VisionConfig.from_dict(json.loads(config_json)).model_params())["macs_per_image"] / 1e9
+
+
+def gmacs(config: dict[str, Any]) -> float:
+    """Forward multiply-adds per image of a config, in billions (counted once per distinct config)."""
+    return _gmacs(json.dumps({k: v for k, v in config.items() if k != "task"}, sort_keys=True))
+
+
 def plots(ranked: list, folder: Path) -> list[tuple[str, str]]:
-    """Test accuracy against size and against speed, one colour per family."""
-    points = [e for e in ranked if e.params and e.throughput]
-    if not points:
-        return []
+    """Test accuracy against size and against MACs per image (device-independent: throughputs measured on a
+    GPU and on a CPU never share an axis), one colour per family; the best model's confusion matrix."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
-    for name in sorted({e.family for e in points}):
-        group = [e for e in points if e.family == name]
-        left.scatter([e.params / 1e6 for e in group], [e.test_accuracy for e in group], label=name.upper())
-        right.scatter([e.throughput for e in group], [e.test_accuracy for e in group], label=name.upper())
-    left.set(xlabel="parameters (M)", ylabel="test accuracy", title="Accuracy vs size")
-    right.set(xlabel="training img/s", ylabel="test accuracy", title="Accuracy vs speed")
-    for ax in (left, right):
-        ax.grid(alpha=0.3)
-        ax.legend()
+    written = []
+    points = [e for e in ranked if e.params]
+    if points:
+        fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+        for name in sorted({e.family for e in points}):
+            group = [e for e in points if e.family == name]
+            accuracy = [e.test_accuracy for e in group]
+            left.scatter([e.params / 1e6 for e in group], accuracy, label=name.upper())
+            right.scatter([gmacs(e.config) for e in group], accuracy, label=name.upper())
+        left.set(xlabel="parameters (M)", ylabel="test accuracy", title="Accuracy vs size")
+        right.set(xlabel="GMACs per image (forward)", ylabel="test accuracy", title="Accuracy vs compute")
+        for ax in (left, right):
+            ax.grid(alpha=0.3)
+            ax.legend()
+        fig.tight_layout()
+        fig.savefig(folder / "accuracy_vs_cost.png", dpi=110)
+        plt.close(fig)
+        written.append(("Accuracy vs parameters and vs MACs per image", "accuracy_vs_cost.png"))
+    best = next((e for e in ranked if e.confusion), None)
+    if best is not None:
+        name = plot_confusion(best, folder / "confusion_matrix.png")
+        written.append((f"Test confusion matrix of `{best.name}`", name))
+    return written
+
+
+def plot_confusion(entry, path: Path) -> str:
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    counts = np.asarray(entry.confusion)
+    rates = counts / counts.sum(axis=1, keepdims=True)
+    names = entry.class_names or [str(i) for i in range(len(counts))]
+    fig, ax = plt.subplots(figsize=(6.5, 5.5))
+    image = ax.imshow(rates, cmap="Blues", vmin=0, vmax=1)
+    for i, row in enumerate(counts):
+        for j, count in enumerate(row):
+            ax.text(j, i, str(count), ha="center", va="center", fontsize=7,
+                    color="white" if rates[i, j] > 0.5 else "black")
+    ax.set_xticks(range(len(names)), names, rotation=45, ha="right", fontsize=8)
+    ax.set_yticks(range(len(names)), names, fontsize=8)
+    ax.set(xlabel="predicted", ylabel="true", title=f"{entry.name}: test confusion (colour: row share)")
+    fig.colorbar(image, ax=ax, fraction=0.046)
     fig.tight_layout()
-    fig.savefig(folder / "accuracy_vs_cost.png", dpi=110)
+    fig.savefig(path, dpi=110)
     plt.close(fig)
-    return [("Accuracy vs parameters and vs throughput", "accuracy_vs_cost.png")]
+    return path.name
 
 
 TASK = Task(
@@ -242,6 +308,7 @@ TASK = Task(
     targets=(0.73, 0.80),
     unit="img",
     example_noun="image",
+    test_examples=10_000,
     load_data=load_data,
     fixed_params=fixed_params,
     presets=presets,
@@ -264,6 +331,7 @@ TASK = Task(
         ("heads", _by_family("num_attention_heads", "num_heads")),
         ("window", lambda c: "-" if c.get("model_type") == "vit" else c.get("window_size")),
         ("batch", lambda c: c.get("batch_size")), ("lr", lambda c: c.get("lr")),
+        ("GMACs/img", lambda c: round(gmacs(c), 3)),
     ),
     comparison=comparison,
     plots=plots,

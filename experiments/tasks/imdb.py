@@ -152,6 +152,7 @@ TASK = Task(
     # reporting every quarter epoch adds ~1/5 to a trial's time and lets ASHA drop a bad trial after 1/4 epoch
     # ASHA keeps a third at each rung (0.25, 0.75, 2.25 epochs): with 40 trials and 4 epochs that is ~26
     # trial-epochs instead of ~30 at a half, on a CPU where one trial-epoch costs 5-9 minutes
+    test_examples=25_000,
     search_defaults={"report_every": 0.25, "grace_period": 0.25, "reduction_factor": 3},
     family=lambda config: "gru",
     columns=(
