@@ -221,8 +221,8 @@ def export_task(entries: list[Candidate], folder: Path, force: bool, all_weights
     return ranked
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m experiments.summarize", description=__doc__.split("\n")[0])
+def build_parser(prog: str = "python -m experiments.summarize") -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n")[0])
     parser.add_argument("--outputs", type=Path, default=Path("outputs"), help="one-config runs (<task>/*/run.json)")
     parser.add_argument("--ray-results", type=Path, default=Path("ray_results"), help="searches' storage path")
     parser.add_argument("--out", type=Path, default=Path("model_checkpoints"), help="where exports go")
@@ -235,7 +235,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--all-weights", action="store_true", help="export weights of every model, not the winners")
     parser.add_argument("--force", action="store_true", help="replace a better existing best / an existing archive")
     parser.add_argument("--archive", metavar="ID", default=None, help="also pack model_checkpoints/ into ID.tar.gz")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def parse_args(argv: list[str] | None = None, parser: argparse.ArgumentParser | None = None) -> argparse.Namespace:
+    args = (parser or build_parser()).parse_args(argv)
     args.data_dirs = {key: getattr(args, f"{key}_data_dir") for key in TASKS if getattr(args, f"{key}_data_dir")}
     for item in args.data_dir:
         key, sep, path = item.partition("=")
@@ -250,9 +254,13 @@ def data_flag(task: Task) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    return run(parse_args(argv))
+
+
+def run(args: argparse.Namespace) -> int:
+    """Export and report every task asked for; 1 when there was nothing to summarize."""
     from experiments import markdown_report
 
-    args = parse_args(argv)
     started = time.perf_counter()
     here = machine_info()
     wrote_any = False

@@ -65,6 +65,9 @@ class Task:
     plots: Callable[[list, Path], list[tuple[str, str]]] = _nothing  # extra plots: (title, file name) written
     test_examples: int = 0  # size of the test split: the report gives each test accuracy ± its standard error
     attachments: tuple[str, ...] = ()  # benchmark write-ups (outputs/benchmarks/<stem>.md + .png) to include
+    # --- serving: (input column, example inputs) for the MLflow model's signature, and its registry name
+    serving_example: Callable[[], tuple[str, list[Any]]] | None = None
+    registered_model: str = ""  # default tunelab-<name>
     module_key: str | None = None  # a task outside the registry: its module path, as its configs record it
 
     @property

@@ -12,6 +12,7 @@ import contextlib
 import json
 import logging
 import os
+import socket
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -63,6 +64,33 @@ def open_store(tracking_uri: str):
         client = MlflowClient(tracking_uri=tracking_uri)  # may open the store, and with it migrate the schema
         client.search_experiments(max_results=1)  # if it did not, the first call does
     return client
+
+
+def check_store(tracking_uri: str) -> None:
+    """Refuse at once, in one line, a tracking server that does not answer (MLflow itself retries for minutes)."""
+    from urllib.parse import urlparse
+
+    from experiments.errors import UsageError
+
+    url = urlparse(tracking_uri)
+    if url.scheme in ("http", "https"):
+        try:
+            socket.create_connection((url.hostname, url.port or (443 if url.scheme == "https" else 80)), 3).close()
+        except (OSError, ValueError):
+            raise UsageError(f"cannot reach the MLflow tracking server at {tracking_uri}") from None
+    elif url.scheme == "sqlite" and not Path(tracking_uri.removeprefix("sqlite:///")).is_absolute():
+        raise UsageError(f"--tracking-uri {tracking_uri}: a sqlite store needs an absolute path (sqlite:////abs/...)")
+
+
+def ensure_experiment(client, tracking_uri: str, name: str) -> str:
+    """The experiment's id, created if new; a sqlite store keeps artifacts in `artifacts/` beside the db."""
+    found = client.get_experiment_by_name(name)
+    if found is not None:
+        return found.experiment_id
+    artifacts = None
+    if tracking_uri.startswith("sqlite:///"):
+        artifacts = Path(tracking_uri[len("sqlite:///") :]).parent.joinpath("artifacts").as_uri()
+    return client.create_experiment(name, artifact_location=artifacts)
 
 
 def optuna_storage(tracking_uri: str):
@@ -125,13 +153,7 @@ class MlflowSearchTracker(Callback):
         return self._client
 
     def experiment_id(self) -> str:
-        found = self.client.get_experiment_by_name(self.experiment)
-        if found is not None:
-            return found.experiment_id
-        artifacts = None
-        if self.tracking_uri.startswith("sqlite:///"):
-            artifacts = Path(self.tracking_uri[len("sqlite:///") :]).parent.joinpath("artifacts").as_uri()
-        return self.client.create_experiment(self.experiment, artifact_location=artifacts)
+        return ensure_experiment(self.client, self.tracking_uri, self.experiment)
 
     def _find_run(self, experiment_id: str, tags: dict[str, str]) -> str | None:
         query = " and ".join(f"tags.`{k}` = '{v}'" for k, v in tags.items())

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import io
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -105,7 +106,8 @@ def evaluate_checkpoint(folder: Path, data, device) -> dict[str, Any]:
     }
 
 
-def predict(folder: Path, files: Sequence[str]) -> list[tuple[str, float]]:
+def predict(folder: Path, files: Sequence[str | bytes]) -> list[tuple[str, float]]:
+    """Image files, or encoded images (PNG/JPEG bytes: what the MLflow model is served)."""
     import numpy as np
     import torch
     from PIL import Image
@@ -115,14 +117,27 @@ def predict(folder: Path, files: Sequence[str]) -> list[tuple[str, float]]:
     from models.vision import logits
 
     model, config = load_checkpoint(folder)
-    missing = [f for f in files if not Path(f).is_file()]
+    missing = [f for f in files if isinstance(f, str) and not Path(f).is_file()]
     if missing:
         raise UsageError(f"image file(s) not found: {', '.join(missing)}")
-    images = np.stack([np.asarray(Image.open(f).convert("RGB").resize((32, 32), Image.BILINEAR)) for f in files])
+    opened = [Image.open(io.BytesIO(f) if isinstance(f, bytes) else f) for f in files]  # paths or encoded bytes
+    images = np.stack([np.asarray(image.convert("RGB").resize((32, 32), Image.BILINEAR)) for image in opened])
     with torch.no_grad():
         probabilities = logits(model, model_input(images, torch.device("cpu"), config.image_size)).softmax(-1)
     best = probabilities.max(-1)
     return [(model.config.id2label[int(i)], float(p)) for p, i in zip(best.values, best.indices, strict=True)]
+
+
+def serving_example() -> tuple[str, list[bytes]]:
+    """Encoded images (PNG or JPEG bytes, any size: resized to 32 px) are the served model's input."""
+    import numpy as np
+    from PIL import Image
+
+    ramp = np.linspace(0, 255, 32, dtype=np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(np.stack([np.tile(ramp, (32, 1)), np.tile(ramp[:, None], (1, 32)), 255 - np.tile(ramp, (32, 1))],
+                             axis=-1)).save(buffer, format="PNG")
+    return "image", [buffer.getvalue()]
 
 
 def space(args: argparse.Namespace) -> SearchSpace:
@@ -309,6 +324,8 @@ TASK = Task(
     unit="img",
     example_noun="image",
     test_examples=10_000,
+    serving_example=serving_example,
+    registered_model="tunelab-cifar10",
     load_data=load_data,
     fixed_params=fixed_params,
     presets=presets,

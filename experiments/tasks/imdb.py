@@ -71,6 +71,11 @@ def predict(folder: Path, texts: Sequence[str]) -> list[tuple[str, float]]:
     return [(LABELS[int(p > 0.5)], p if p > 0.5 else 1 - p) for p in positive]
 
 
+def serving_example() -> tuple[str, list[str]]:
+    """Raw review text is the served model's input: tokenizer and head+tail truncation travel with it."""
+    return "text", ["A moving, beautifully acted film; I loved every minute.", "Dull, predictable and far too long."]
+
+
 def space(args: argparse.Namespace) -> SearchSpace:
     """The GRU knobs users tune by hand; weight decay only where the optimizer decouples it."""
     return SearchSpace(
@@ -153,6 +158,7 @@ TASK = Task(
     # ASHA keeps a third at each rung (0.25, 0.75, 2.25 epochs): with 40 trials and 4 epochs that is ~26
     # trial-epochs instead of ~30 at a half, on a CPU where one trial-epoch costs 5-9 minutes
     test_examples=25_000,
+    serving_example=serving_example,
     search_defaults={"report_every": 0.25, "grace_period": 0.25, "reduction_factor": 3},
     family=lambda config: "gru",
     columns=(

@@ -1,0 +1,127 @@
+"""Register each task's exported winner in the MLflow Model Registry, and move the `champion` alias to it.
+
+The summarizer's export folder (`model_checkpoints/<task>/<best>/`) is logged as a pyfunc (`search.serving`)
+with its signature and an input example, under a run tagged `tunelab.kind=export` in the task's experiment, and
+registered as `tunelab-<task>` (CIFAR-10: `tunelab-cifar10`). The alias `champion` moves to a new version only
+when its validation accuracy beats the current champion's, the same rule the export follows. Registering the
+same weights again is a no-op, so the summarizer can run as often as it likes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from experiments.task import Task
+
+CHAMPION = "champion"
+WEIGHTS_TAG = "tunelab.weights_sha256"
+VAL_TAG = "tunelab.val_accuracy"
+# what a loader needs besides MLflow; the packages of this project travel as the model's code
+REQUIREMENTS = ("torch", "transformers", "tokenizers", "safetensors", "numpy", "pandas", "pillow")
+
+
+@dataclass
+class Registration:
+    name: str
+    version: str
+    champion: bool
+    new: bool
+
+
+def registered_name(task: Task) -> str:
+    return task.registered_model or f"tunelab-{task.name}"
+
+
+def _sha256(folder: Path) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(folder.glob("*.safetensors")):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def _requirements() -> list[str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    pinned = []
+    for name in REQUIREMENTS:
+        try:
+            pinned.append(f"{name}=={version(name).split('+')[0]}")
+        except PackageNotFoundError:
+            pinned.append(name)
+    return pinned
+
+
+def _code_paths() -> list[str]:
+    """This project's packages, copied into the model: the pyfunc imports them when it is loaded."""
+    import data_pipes
+    import experiments
+    import models
+    import search
+
+    return [str(Path(package.__file__).parent) for package in (experiments, models, data_pipes, search)]
+
+
+def register_best(task: Task, export_folder: Path, tracking_uri: str, experiment_id: str) -> Registration | None:
+    """Log and register the export's best model (best.json); None when the task exported nothing with weights."""
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # a log line per file otherwise
+    import mlflow
+    import pandas as pd
+    from mlflow.models import infer_signature
+
+    from search import serving
+
+    best_file = export_folder / "best.json"
+    if task.serving_example is None or not best_file.is_file():
+        return None
+    best = json.loads(best_file.read_text())
+    folder = export_folder / best["path"]
+    if not any(folder.glob("*.safetensors")):
+        return None
+    client = mlflow.MlflowClient(tracking_uri=tracking_uri)
+    name = registered_name(task)
+    weights = _sha256(folder)
+    known = client.search_model_versions(f"name = '{name}' and tags.`{WEIGHTS_TAG}` = '{weights}'")
+    if known:
+        version, new = known[0], False
+    else:
+        column, examples = task.serving_example()
+        example = pd.DataFrame({column: examples})
+        output = pd.DataFrame(
+            [{"label": label, "probability": p} for label, p in task.predict(folder, examples)]
+        )
+        mlflow.set_tracking_uri(tracking_uri)
+        with mlflow.start_run(experiment_id=experiment_id, run_name=f"export {best['name']}",
+                              tags={"tunelab.kind": "export", "tunelab.export": best["name"]}):
+            mlflow.log_metrics({"val_accuracy": best["val_accuracy"], "test_accuracy": best["test_accuracy"]})
+            info = mlflow.pyfunc.log_model(
+                name="model", python_model=serving.__file__, model_config={"column": column},
+                artifacts={serving.ARTIFACT: str(folder)},
+                code_paths=_code_paths(), signature=infer_signature(example, output), input_example=example,
+                pip_requirements=_requirements(), registered_model_name=name,
+            )
+        version, new = client.get_model_version(name, str(info.registered_model_version)), True
+        for key, value in {WEIGHTS_TAG: weights, VAL_TAG: best["val_accuracy"], "tunelab.export": best["name"],
+                           "tunelab.test_accuracy": best["test_accuracy"]}.items():
+            client.set_model_version_tag(name, version.version, key, str(value))
+    champion = _move_champion(client, name, version.version, best["val_accuracy"])
+    return Registration(name, str(version.version), champion, new)
+
+
+def _move_champion(client, name: str, version: str, val_accuracy: float) -> bool:
+    """The alias follows the best validation accuracy, like best.json: a worse model never takes it."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        current = client.get_model_version_by_alias(name, CHAMPION)
+    except MlflowException:
+        current = None
+    if current is not None and current.version == version:
+        return True
+    if current is not None and float(current.tags.get(VAL_TAG, "-inf")) >= val_accuracy:
+        return False
+    client.set_registered_model_alias(name, CHAMPION, version)
+    return True
