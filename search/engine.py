@@ -200,17 +200,35 @@ def start_ray(args: argparse.Namespace) -> dict[str, float]:
 
     os.environ.setdefault("RAY_DEDUP_LOGS", "1")
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "100000")
+    explicit = args.address not in (None, "auto")
+    has_token = explicit and send_cluster_token()
     if not ray.is_initialized():
         try:
             ray.init(address=args.address, log_to_driver=True, include_dashboard=False, logging_level="ERROR")
         except ConnectionError as error:
-            raise UsageError(f"cannot join the Ray cluster at {args.address}: {error}") from None
+            fix = ("" if not explicit or has_token else " (a cluster with token authentication needs its token: set "
+                   "RAY_AUTH_TOKEN or RAY_AUTH_TOKEN_PATH, or copy the head node's ~/.ray/auth_token here)")
+            raise UsageError(f"cannot join the Ray cluster at {args.address}: {error}{fix}") from None
     resources = ray.cluster_resources()
     for kind, asked in (("GPU", args.gpus_per_trial), ("CPU", args.cpus_per_trial)):
         if asked > resources.get(kind, 0):
             flag = f"--{kind.lower()}s-per-trial"
             raise UsageError(f"{flag} {asked:g} but the cluster has {resources.get(kind, 0):g} {kind}(s)")
     return resources
+
+
+def send_cluster_token() -> bool:
+    """Ray (2.59+) turns token authentication on by itself only for a local cluster found with 'auto'; joining an
+    explicit HOST:PORT it sends no token unless RAY_AUTH_MODE=token, and a cluster started with a token answers
+    "Authentication token is missing or incorrect". Send the token where one is at hand (RAY_AUTH_TOKEN,
+    RAY_AUTH_TOKEN_PATH, or ~/.ray/auth_token where `ray start` keeps it); an explicit RAY_AUTH_MODE is respected."""
+    if "RAY_AUTH_MODE" in os.environ:
+        return os.environ["RAY_AUTH_MODE"].lower() == "token"
+    token_file = Path(os.environ.get("RAY_AUTH_TOKEN_PATH") or Path.home() / ".ray" / "auth_token")
+    if os.environ.get("RAY_AUTH_TOKEN") or token_file.is_file():
+        os.environ["RAY_AUTH_MODE"] = "token"
+        return True
+    return False
 
 
 def plan_concurrency(args: argparse.Namespace, cpus: float, gpus: float) -> int:
