@@ -144,6 +144,11 @@ def build_parser(task: Task) -> argparse.ArgumentParser:
     add("--verbose", type=int, default=1, choices=(0, 1, 2), help="Tune's console output (0 quiet, 1 table)")
     add("--dry-run", action="store_true", help="print space, scheduler, resources and sample configs; train nothing")
     add("--dry-run-samples", type=int, default=5, help="configurations drawn from the space by --dry-run")
+    add("--ablate", default=None, metavar="BASE",
+        help="instead of a search, an ablation around BASE (a preset or config JSON): see --vary and --seeds")
+    add("--vary", action="append", default=[], metavar="KEY=V1,V2",
+        help="with --ablate: a field and its levels, each tried with everything else at BASE (repeatable)")
+    add("--seeds", type=int, default=3, help="with --ablate: seeds per configuration (default 3)")
     task.add_search_arguments(parser)
     parser.set_defaults(default_grace_period=d["grace_period"])
     return parser
@@ -450,6 +455,12 @@ def main(task: Task, argv: list[str] | None = None) -> int:
     settings = search_settings(task)
     given = {k for k in settings if getattr(args, k, None) != parser.get_default(k)}  # typed by the user
     check_args(args)
+    if args.ablate is not None:
+        from search import ablation
+
+        return ablation.main(task, args, sys.argv[1:] if argv is None else argv, started)
+    if args.vary:
+        raise UsageError("--vary needs --ablate BASE")
     root = storage_root(args)
     space = task.space(args)
     points = []

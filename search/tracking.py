@@ -191,7 +191,7 @@ class MlflowSearchTracker(Callback):
         tags = {SEARCH_TAG: self.search_name, TRIAL_TAG: trial.trial_id}
         run_id = self._find_run(experiment_id, tags)
         if run_id is None:
-            prefix = "refit-" if self.phase == "refit" else ""
+            prefix = "" if self.phase == "search" else f"{self.phase}-"
             run = self.client.create_run(
                 experiment_id, run_name=f"{self.search_name}/{prefix}{trial.trial_id}",
                 tags={**tags, PARENT_TAG: parent, "tunelab.kind": "trial", PHASE_TAG: self.phase},

@@ -279,3 +279,43 @@ def test_three_searches_started_together_on_a_fresh_store_all_finish(tmp_path, e
     parents, children = runs_of(tmp_path / "mlflow.db")
     assert sorted(p.info.run_name for p in parents) == ["c0", "c1", "c2"] and len(children) == 6
     assert {p.info.status for p in parents} == {"FINISHED"}
+
+
+@pytest.mark.ray
+def test_an_ablation_trains_base_and_each_level_per_seed_under_one_parent(tmp_path, env):
+    """base × 2 seeds + hidden=4 × 2 + lr=0.05 × 2 (hidden=64 is the base's own level: not run twice)."""
+    cmd = search_cmd(tmp_path, "--ablate", "blob_wide", "--vary", "hidden=4,64", "--vary", "lr=0.05",
+                     "--seeds", "2", "--max-epochs", "1", "--name", "abl")
+    done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=400)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    summary = json.loads((tmp_path / "ray_results" / "abl" / "ablation_summary.json").read_text())
+    assert summary["finished"] and summary["runs"] == 6 and len(summary["rows"]) == 6
+    configs = {(r["factor"], r["seed"]): r["config"] for r in summary["rows"]}
+    assert set(configs) == {(f, s) for f in ("base", "hidden", "lr") for s in (0, 1)}
+    assert configs[("base", 0)]["hidden"] == 64 and configs[("base", 1)]["lr"] == 0.01
+    assert configs[("hidden", 1)]["hidden"] == 4 and configs[("hidden", 1)]["lr"] == 0.01
+    assert configs[("lr", 0)]["lr"] == 0.05 and configs[("lr", 0)]["hidden"] == 64
+    assert all(c["epochs"] == 1 for c in configs.values())
+    cells = {(c["factor"], json.dumps(c["level"])): c for c in summary["cells"]}
+    assert set(cells) == {("base", "null"), ("hidden", "4"), ("lr", "0.05")} and summary["cells"][0]["base"]
+    base_tests = [r["test_accuracy"] for r in summary["rows"] if r["factor"] == "base"]
+    assert cells[("base", "null")]["test_mean"] == pytest.approx(sum(base_tests) / 2)
+    parents, children = runs_of(tmp_path / "mlflow.db", phase="ablation")
+    assert len(parents) == 1 and len(children) == 6
+    assert all("test_accuracy" in c.data.metrics for c in children)
+    dry = subprocess.run(search_cmd(tmp_path, "--ablate", "blob_wide", "--vary", "hidden=4", "--seeds", "3",
+                                    "--dry-run"), cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert dry.returncode == 0 and "6 runs of 4 epoch(s)" in dry.stdout
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--vary", "depth=1,2"], "the base config has no field 'depth'"),
+    (["--vary", "hidden="], "no levels given"),
+    (["--vary", "hidden=4", "--seeds", "0"], "--seeds must be at least 1"),
+    (["--vary", "hidden=4", "--searcher", "random"], "--searcher steer(s) a search"),
+])
+def test_bad_ablations_exit_2_with_one_line(tmp_path, env, flags, message):
+    done = subprocess.run(search_cmd(tmp_path, "--ablate", "blob_wide", *flags), cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and message in done.stderr and len(done.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "ray_results").exists() and not (tmp_path / "mlflow.db").exists()

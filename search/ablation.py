@@ -1,0 +1,220 @@
+"""Controlled ablations: `python -m search.<task> --ablate BASE --vary KEY=V1,V2 … --seeds N`.
+
+A one-factor-at-a-time design: the base configuration (a preset or a config JSON), plus each level of each varied
+field with everything else at the base, each trained with N seeds (`--seed`, `--seed`+1, …) for `--max-epochs`
+epochs. It runs through Ray Tune as a grid (FIFO, no sampler), tracked in MLflow as one parent with a child per
+run, resumable like a search (`--resume --name`), and every run is tested once. `ablation_summary.json` keeps each
+run and, per factor and level, the mean ± std of validation and test accuracy over seeds — what a report needs to
+say whether a difference is larger than the seed-to-seed noise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import statistics
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from experiments.errors import ConfigError, UsageError
+from experiments.task import Task
+
+SUMMARY = "ablation_summary.json"
+# flags that steer a search's sampling or stopping: an ablation trains a fixed design to its end
+SEARCH_ONLY = ("--trials", "--searcher", "--scheduler", "--warm-start", "--refit", "--refit-epochs", "--grace-period",
+               "--reduction-factor", "--startup-trials", "--report-every", "--dry-run-samples")
+NOT_VARIED = ("task", "config_name", "seed", "epochs")  # --seeds and --max-epochs set these
+
+
+@dataclass(frozen=True)
+class AblationRun:
+    factor: str  # "base", or the varied field
+    level: Any  # the field's value in this run (the base's own for "base")
+    seed: int
+    config: dict[str, Any]
+
+
+def _lookup(config: dict[str, Any], key: str) -> Any:
+    """A field, or a nested one by a dotted path (`optimizer_params.lr`)."""
+    value: Any = config
+    for part in key.split("."):
+        if not isinstance(value, dict) or part not in value:
+            raise KeyError(key)
+        value = value[part]
+    return value
+
+
+def _with(config: dict[str, Any], key: str, level: Any) -> dict[str, Any]:
+    changed = json.loads(json.dumps(config))
+    *parents, last = key.split(".")
+    target = changed
+    for part in parents:
+        target = target[part]
+    target[last] = level
+    return changed
+
+
+def parse_level(text: str, like: Any) -> Any:
+    """A level typed like the base's value: true/false for booleans, numbers for numbers, else the text."""
+    if isinstance(like, bool):
+        if text.lower() in ("true", "1", "yes"):
+            return True
+        if text.lower() in ("false", "0", "no"):
+            return False
+        raise ValueError(f"{text!r} is not true/false")
+    if isinstance(like, int):
+        return int(text)
+    if isinstance(like, float):
+        return float(text)
+    if like is None:
+        return None if text.lower() in ("none", "null") else text
+    return text
+
+
+def parse_vary(item: str, base: dict[str, Any]) -> tuple[str, list[Any]]:
+    key, sep, values = item.partition("=")
+    if not sep or not key:
+        raise UsageError(f"--vary takes KEY=V1,V2,…, got {item!r}")
+    if key in NOT_VARIED:
+        raise UsageError(f"--vary {key}: set by --seeds / --max-epochs, not varied")
+    try:
+        like = _lookup(base, key)
+    except KeyError:
+        fields = ", ".join(k for k in base if k not in NOT_VARIED)
+        raise UsageError(f"--vary {key}: the base config has no field {key!r} (fields: {fields})") from None
+    texts = [t.strip() for t in values.split(",") if t.strip()]
+    if not texts:
+        raise UsageError(f"--vary {key}: no levels given (KEY=V1,V2,…)")
+    try:
+        return key, [parse_level(t, like) for t in texts]
+    except ValueError as error:
+        raise UsageError(f"--vary {key}: {error} (the base has {like!r})") from None
+
+
+def build_design(task: Task, base: dict[str, Any], varies: list[tuple[str, list[Any]]], seeds: int, first_seed: int,
+                 epochs: int) -> list[AblationRun]:
+    """Base × seeds, then each level (other than the base's own) of each factor × seeds; every config validated."""
+    config_class = type(task.presets()[task.default_config])
+    base = {**base, "epochs": epochs}
+    cells = [("base", None, base)]
+    for key, levels in varies:
+        for level in levels:
+            if level != _lookup(base, key):
+                cells.append((key, level, _with(base, key, level)))
+    runs = []
+    for factor, level, config in cells:
+        name = "base" if factor == "base" else f"{factor}={level}"
+        try:
+            config_class.from_dict({**config, "config_name": name})  # an invalid level is refused before any run
+        except ConfigError as error:
+            raise UsageError(f"--vary {name}: {error}") from None
+        for seed in range(first_seed, first_seed + seeds):
+            runs.append(AblationRun(factor, level, seed, {**config, "seed": seed, "config_name": f"{name}-s{seed}"}))
+    return runs
+
+
+def check_args(args: argparse.Namespace, argv: list[str]) -> None:
+    if args.seeds < 1:
+        raise UsageError(f"--seeds must be at least 1, got {args.seeds}")
+    if not args.vary:
+        raise UsageError("--ablate needs at least one --vary KEY=V1,V2,…")
+    clashing = [flag for flag in SEARCH_ONLY if any(a == flag or a.startswith(flag + "=") for a in argv)]
+    if clashing:
+        raise UsageError(f"{', '.join(clashing)} steer(s) a search; an ablation trains its fixed design to the end")
+
+
+def aggregate(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Mean ± std (sample std, 0 with one seed) of val and test accuracy per factor and level; base first."""
+    cells: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for row in rows:
+        cells.setdefault((row["factor"], json.dumps(row["level"])), []).append(row)
+    out = []
+    for (factor, level), members in cells.items():
+        val = [m["val_accuracy"] for m in members]
+        test = [m["test_accuracy"] for m in members]
+        out.append({
+            "factor": factor, "level": json.loads(level), "base": factor == "base", "seeds": len(members),
+            "val_mean": statistics.fmean(val), "val_std": statistics.stdev(val) if len(val) > 1 else 0.0,
+            "test_mean": statistics.fmean(test), "test_std": statistics.stdev(test) if len(test) > 1 else 0.0,
+        })
+    out.sort(key=lambda c: (not c["base"], c["factor"], json.dumps(c["level"])))
+    return out
+
+
+def format_cells(cells: list[dict[str, Any]]) -> str:
+    lines = [f"{'factor':<22}{'level':<12}{'seeds':>6}{'val mean ± std':>20}{'test mean ± std':>20}"]
+    for c in cells:
+        level = "(base)" if c["base"] else json.dumps(c["level"])
+        lines.append(f"{c['factor']:<22}{level:<12}{c['seeds']:>6}{c['val_mean']:>12.4f} ± {c['val_std']:.4f}"
+                     f"{c['test_mean']:>12.4f} ± {c['test_std']:.4f}")
+    return "\n".join(lines)
+
+
+def main(task: Task, args: argparse.Namespace, argv: list[str], started: float) -> int:
+    from experiments.cli import machine_info
+    from search import engine
+    from search.grid import train_and_test
+    from search.warm_start import source_configs
+
+    check_args(args, argv)
+    root = engine.storage_root(args)
+    try:
+        [base] = source_configs(task, args.ablate, root)
+    except UsageError as error:
+        raise UsageError(str(error).replace("--warm-start", "--ablate")) from None
+    varies = [parse_vary(item, base) for item in args.vary]
+    runs = build_design(task, base, varies, args.seeds, args.seed, args.max_epochs)
+    if args.dry_run:
+        for i, run in enumerate(runs, 1):
+            shown = "base" if run.factor == "base" else f"{run.factor}={json.dumps(run.level)}"
+            print(f"{i:>3}. {shown:<32} seed {run.seed}")
+        print(f"{len(runs)} runs of {args.max_epochs} epoch(s): base + {len(runs) // args.seeds - 1} level(s), "
+              f"× {args.seeds} seed(s)")
+        return 0
+    from search.tracking import MlflowSearchTracker, default_tracking_uri
+
+    name = engine.resolve_name(task, args, root)
+    experiment_path = f"{root.rstrip('/')}/{name}"
+    summary_file = Path(experiment_path) / SUMMARY
+    if summary_file.is_file() and json.loads(summary_file.read_text()).get("finished"):
+        print(f"ablation {name} has already finished (its summary: {summary_file})")
+        return 0
+    data = task.load_data(args.data_dir, args.subset, 0)
+    engine.start_ray(args)
+    tracker = MlflowSearchTracker(
+        args.tracking_uri or default_tracking_uri(), args.experiment, name,
+        {"workload": task.name, "kind": "ablation", "base": args.ablate, "vary": " ".join(args.vary),
+         "seeds": args.seeds, "max_epochs": args.max_epochs, "subset": args.subset,
+         "command": " ".join([engine.search_command(task), shlex.join(argv)])},
+        trial_params=task.fixed_params(data), max_epochs=args.max_epochs, phase="ablation",
+    )
+    configs = [run.config for run in runs]
+    with engine.WallClock(experiment_path, summary_file.is_file() or args.resume, started) as clock:
+        print(f"ablation {name}: {len(runs)} runs of {args.max_epochs} epoch(s) on {len(data.train):,} training "
+              f"{task.example_noun}s", flush=True)
+        records, finished = train_and_test(task, args, configs, data, root, name, tracker, name)
+        rows = []
+        for record in records:
+            run = runs[record["index"]]
+            rows.append({"factor": run.factor, "level": run.level, "seed": run.seed, "trial_id": record["trial_id"],
+                         "val_accuracy": record["metrics"]["val_accuracy"], "test_accuracy": record["test_accuracy"],
+                         "epochs": args.max_epochs, "config": run.config})
+        summary = {
+            "kind": "ablation", "search": name, "workload": task.name, "base": args.ablate, "seeds": args.seeds,
+            "epochs": args.max_epochs, "subset": args.subset, "train_size": len(data.train), "runs": len(runs),
+            "finished": finished, "wall_seconds": clock.seconds, "resumes": clock.resumes,
+            "command": tracker.search_params["command"], "machine": machine_info(),
+            "cells": aggregate(rows) if rows else [], "rows": rows,
+        }
+    summary_file.parent.mkdir(parents=True, exist_ok=True)
+    staging = summary_file.with_suffix(".tmp")
+    staging.write_text(json.dumps(summary, indent=1, default=str) + "\n")
+    staging.replace(summary_file)
+    table = format_cells(summary["cells"])
+    numbers = {k: summary[k] for k in ("runs", "wall_seconds", "resumes", "seeds", "epochs")}
+    tracker.finish_search(numbers, table, {r["trial_id"] for r in rows}, "FINISHED" if finished else "KILLED")
+    print("\n" + table)
+    print(f"\nablation {name}: {len(rows)}/{len(runs)} runs in {clock.seconds / 60:.1f} min; summary {summary_file}")
+    return 0 if finished else 130

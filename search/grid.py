@@ -1,0 +1,75 @@
+"""Train a fixed list of configurations through Ray Tune (a grid: FIFO, no sampler), then test each once.
+
+What a refit (the K best of a search, trained again) and an ablation (a one-factor-at-a-time design × seeds) have
+in common: the configurations are known up front, every one trains its full budget, each is tracked as a child run
+of one MLflow parent, an interrupted grid resumes with `Tuner.restore`, and each best checkpoint is evaluated once
+on the test split.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from experiments.task import Task
+from search.engine import METRIC, MODE, reports_per_epoch, run_trial, trial_id_of, trial_states
+
+
+def pick_config(configs: list[dict[str, Any]], sampled: dict[str, Any]) -> dict[str, Any]:
+    """Tune's grid samples an index; the trial trains the configuration at that index."""
+    return dict(configs[sampled["grid_index"]])
+
+
+def train_and_test(
+    task: Task, args: argparse.Namespace, configs: list[dict[str, Any]], data: Any, storage: str, run_name: str,
+    tracker, config_prefix: str,
+) -> tuple[list[dict[str, Any]], bool]:
+    """One record per configuration that trained to its end ({index, trial_id, val metrics, test}), and whether
+    every configuration ended (False after Ctrl-C, so the grid stays resumable)."""
+    import functools
+
+    import ray
+    from ray import tune
+
+    from experiments.training import pick_device
+
+    cpus = max(args.cpus_per_trial, int(ray.cluster_resources().get("CPU", 1) // len(configs)))  # spare cores
+    to_config = functools.partial(pick_config, configs)
+    tracker.resolve = to_config
+    trainable = tune.with_resources(
+        tune.with_parameters(run_trial, data=data, trial_fn=task.trial, to_config=to_config, threads=int(cpus),
+                             search_name=config_prefix, reports_per_epoch=reports_per_epoch(args)),
+        {"cpu": cpus, "gpu": args.gpus_per_trial},
+    )
+    path = f"{storage.rstrip('/')}/{run_name}"
+    if tune.Tuner.can_restore(path):
+        tuner = tune.Tuner.restore(path, trainable=trainable, resume_errored=True)
+    else:
+        tuner = tune.Tuner(
+            trainable,
+            param_space={"grid_index": tune.grid_search(list(range(len(configs))))},
+            tune_config=tune.TuneConfig(metric=METRIC, mode=MODE, max_concurrent_trials=len(configs)),
+            run_config=tune.RunConfig(
+                name=run_name, storage_path=storage, callbacks=[tracker], verbose=args.verbose,
+                checkpoint_config=tune.CheckpointConfig(num_to_keep=1, checkpoint_score_attribute=METRIC,
+                                                        checkpoint_score_order=MODE),
+                failure_config=tune.FailureConfig(max_failures=0),
+            ),
+        )
+    results = tuner.fit()
+    states = trial_states(path)
+    records, finished = [], True
+    for result in results:
+        trial_id = trial_id_of(result)
+        if states.get(trial_id, "TERMINATED") != "TERMINATED" or result.error is not None:
+            finished = finished and result.error is not None  # an error is final; Ctrl-C is not
+            continue
+        folder = Path(result.get_best_checkpoint(METRIC, MODE).path)
+        metrics = json.loads((folder / "metrics.json").read_text())
+        test = task.evaluate_checkpoint(folder, data, pick_device())
+        tracker.log_trial_metrics(trial_id, {"test_accuracy": test["accuracy"], "test_loss": test["loss"]})
+        records.append({"index": result.config["grid_index"], "trial_id": trial_id, "metrics": metrics,
+                        "test_accuracy": test["accuracy"], "test_loss": test["loss"], "checkpoint": str(folder)})
+    return records, finished and len(results) == len(configs)
