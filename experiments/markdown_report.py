@@ -164,6 +164,34 @@ def search_section(searches: list[dict[str, Any]], test_examples: int = 0) -> li
     return lines
 
 
+def ablation_section(ablation: dict[str, Any]) -> list[str]:
+    """Mean ± std over seeds per factor and level, the base marked, and only the conclusions the spread supports:
+    a level differs from the base when the gap in mean test accuracy exceeds twice its standard error
+    (sqrt(s_a²/n_a + s_b²/n_b)); otherwise the table says no measurable difference."""
+    cells = ablation["cells"]
+    base = next(c for c in cells if c["base"])
+    data = f"{ablation['train_size']:,} training examples" + (" (a subset)" if ablation.get("subset") else "")
+    lines = [
+        f"### Ablation `{ablation['search']}` around `{ablation['base']}`", "",
+        f"One factor at a time, {ablation['seeds']} seeds each, {ablation['epochs']} epoch(s) on {data}; "
+        f"{len(ablation['rows'])} runs in {ablation['wall_seconds'] / 60:.1f} min. Command: `{ablation['command']}`",
+        "", "| factor | level | seeds | val acc (mean ± std) | test acc (mean ± std) | test vs base | verdict |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for c in cells:
+        gap = c["test_mean"] - base["test_mean"]
+        error = (c["test_std"] ** 2 / c["seeds"] + base["test_std"] ** 2 / base["seeds"]) ** 0.5
+        if c["base"]:
+            verdict, shown_gap = "base", "-"
+        else:
+            shown_gap = f"{gap * 100:+.2f} ± {error * 100:.2f} pts"
+            verdict = ("better" if gap > 0 else "worse") if abs(gap) > 2 * error > 0 else "no measurable difference"
+        level = "**base**" if c["base"] else fmt(c["level"])
+        lines.append(f"| {'—' if c['base'] else c['factor']} | {level} | {c['seeds']} | {c['val_mean']:.4f} ± "
+                     f"{c['val_std']:.4f} | {c['test_mean']:.4f} ± {c['test_std']:.4f} | {shown_gap} | {verdict} |")
+    return lines + [""]
+
+
 def study_plots(searches: list[dict[str, Any]], folder: Path) -> list[tuple[str, str]]:
     """Optuna's plots of each search's study, copied next to the report."""
     plots = []
@@ -179,7 +207,8 @@ def study_plots(searches: list[dict[str, Any]], folder: Path) -> list[tuple[str,
 
 
 def write_report(task: Task, ranked: list, searches: list[dict[str, Any]], folder: Path, command: str,
-                 machine: dict[str, Any], wall_seconds: float, benchmarks: Path) -> Path:
+                 machine: dict[str, Any], wall_seconds: float, benchmarks: Path,
+                 ablations: list[dict[str, Any]] = ()) -> Path:
     plots = []
     plot_learning_curves(ranked, folder / "learning_curves.png")
     plots.append(("Learning curves: loss and validation accuracy", "learning_curves.png"))
@@ -206,6 +235,10 @@ def write_report(task: Task, ranked: list, searches: list[dict[str, Any]], folde
         "## Models", "", model_table(task, ranked), "",
         "## Comparison", "", *[f"- {t}" for t in comparison(task, ranked)], "",
     ]
+    if ablations:
+        lines += ["## Ablations", ""]
+        for ablation in ablations:
+            lines += ablation_section(ablation)
     if searches:
         lines += ["## Searches", "", *search_section(searches, task.test_examples), ""]
     lines += ["## Plots", ""]

@@ -96,6 +96,7 @@ def candidates_from_exports(folder: Path, task: Task, known: set[str]) -> list[C
 
 
 SEARCHES_KEPT = "searches"  # <export folder>/searches/<name>.json: the summaries a report was written from
+ABLATIONS_KEPT = "ablations"  # <export folder>/ablations/<name>.json, likewise for ablations
 
 
 def load_searches(ray_results: Path, task_name: str, export_folder: Path | None = None) -> list[dict[str, Any]]:
@@ -110,13 +111,24 @@ def load_searches(ray_results: Path, task_name: str, export_folder: Path | None 
     return list(found.values())
 
 
-def keep_searches(searches: list[dict[str, Any]], folder: Path) -> None:
+def load_ablations(ray_results: Path, task_name: str, export_folder: Path) -> list[dict[str, Any]]:
+    """Every finished ablation of this task (`ablation_summary.json`), and those an earlier report kept."""
+    found: dict[str, dict[str, Any]] = {}
+    for path in [*sorted((export_folder / ABLATIONS_KEPT).glob("*.json")),
+                 *sorted(ray_results.glob("*/ablation_summary.json"))]:
+        summary = json.loads(path.read_text())
+        if summary.get("workload") == task_name and summary.get("finished") and summary.get("cells"):
+            found[summary["search"]] = summary
+    return list(found.values())
+
+
+def keep_searches(searches: list[dict[str, Any]], folder: Path, kept: str = SEARCHES_KEPT) -> None:
     """Store each summary the report is written from beside it, staged and renamed like every export."""
-    (folder / SEARCHES_KEPT).mkdir(parents=True, exist_ok=True)
+    (folder / kept).mkdir(parents=True, exist_ok=True)
     for summary in searches:
-        staging = folder / SEARCHES_KEPT / f".{summary['search']}.json.tmp"
+        staging = folder / kept / f".{summary['search']}.json.tmp"
         staging.write_text(json.dumps(summary, indent=1, default=str) + "\n")
-        staging.replace(folder / SEARCHES_KEPT / f"{summary['search']}.json")
+        staging.replace(folder / kept / f"{summary['search']}.json")
 
 
 def candidates_from_searches(searches: list[dict[str, Any]], task: Task) -> list[Candidate]:
@@ -239,7 +251,9 @@ def build_parser(prog: str = "python -m experiments.summarize") -> argparse.Argu
 
 
 def parse_args(argv: list[str] | None = None, parser: argparse.ArgumentParser | None = None) -> argparse.Namespace:
-    args = (parser or build_parser()).parse_args(argv)
+    parser = parser or build_parser()
+    args = parser.parse_args(argv)
+    args.prog = parser.prog.removeprefix("python -m ")  # the command the report says produced it
     args.data_dirs = {key: getattr(args, f"{key}_data_dir") for key in TASKS if getattr(args, f"{key}_data_dir")}
     for item in args.data_dir:
         key, sep, path = item.partition("=")
@@ -286,8 +300,12 @@ def run(args: argparse.Namespace) -> int:
         folder = args.out / task.export_folder
         ranked = export_task(candidates, folder, args.force, args.all_weights)
         keep_searches(searches, folder)
-        markdown_report.write_report(task, ranked, searches, folder, command_line("experiments.summarize"), here,
-                                     time.perf_counter() - started, benchmarks=args.outputs / "benchmarks")
+        ablations = load_ablations(args.ray_results, task.name, folder)
+        if ablations:
+            keep_searches(ablations, folder, ABLATIONS_KEPT)
+        markdown_report.write_report(task, ranked, searches, folder, command_line(args.prog), here,
+                                     time.perf_counter() - started, benchmarks=args.outputs / "benchmarks",
+                                     ablations=ablations)
         print(f"{task.key}: exported {len(ranked)} models to {folder}, best {ranked[0].name} "
               f"(val {ranked[0].val_accuracy:.4f}, test {ranked[0].test_accuracy:.4f}); report {folder / 'report.md'}")
         wrote_any = True

@@ -303,6 +303,17 @@ def test_an_ablation_trains_base_and_each_level_per_seed_under_one_parent(tmp_pa
     parents, children = runs_of(tmp_path / "mlflow.db", phase="ablation")
     assert len(parents) == 1 and len(children) == 6
     assert all("test_accuracy" in c.data.metrics for c in children)
+    # the report shows each level against the base, mean ± std over seeds
+    task = get_task(TASK_KEY)
+    assert runner.main(task, ["--config", "blob_mlp", "--epochs", "1", "--output-dir",
+                              str(tmp_path / "outputs" / "synthetic")], module="experiments.runner") == 0
+    assert summarize.main(["--outputs", str(tmp_path / "outputs"), "--ray-results", str(tmp_path / "ray_results"),
+                           "--out", str(tmp_path / "out"), "--tasks", TASK_KEY]) == 0
+    report = (tmp_path / "out" / "synthetic-blobs" / "report.md").read_text()
+    base = cells[("base", "null")]
+    assert "### Ablation `abl` around `blob_wide`" in report and "| — | **base** | 2 |" in report
+    assert f"{base['test_mean']:.4f} ± {base['test_std']:.4f}" in report
+    assert (tmp_path / "out" / "synthetic-blobs" / "ablations" / "abl.json").is_file()
     dry = subprocess.run(search_cmd(tmp_path, "--ablate", "blob_wide", "--vary", "hidden=4", "--seeds", "3",
                                     "--dry-run"), cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert dry.returncode == 0 and "6 runs of 4 epoch(s)" in dry.stdout
