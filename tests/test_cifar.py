@@ -248,6 +248,29 @@ def test_vision_report_shows_compute_errors_and_confusion(data_dir, cache, tmp_p
     assert "`swin_assignment`) is rejected at 32 px: " in report and "85.8 M params" in report
 
 
+def test_search_trial_reports_inside_the_epoch(data_dir, cache, monkeypatch):
+    """The task's trial (what Tune runs) honours the engine's sub-epoch reports, with params and MACs on each."""
+    from experiments.tasks import get_task
+
+    class Recorder:
+        reports_per_epoch = 2
+
+        def __init__(self) -> None:
+            self.seen: list[dict] = []
+
+        def report(self, metrics: dict, checkpoint_dir: str) -> None:
+            self.seen.append(metrics)
+
+        def resume_from(self) -> None:
+            return None
+
+    monkeypatch.setenv("TUNELAB_CACHE", str(cache))
+    recorder = Recorder()
+    get_task("cifar").trial(dict(TINY, epochs=2), cifar10.load(str(data_dir), subset=200, seed=0), recorder)
+    assert [round(m["epoch"], 2) for m in recorder.seen] == [0.5, 1.0, 1.5, 2.0]
+    assert all(m["params"] > 0 and m["macs_per_image"] > 0 for m in recorder.seen)
+
+
 def test_cli_model_and_config_must_agree(capsys):
     with pytest.raises(SystemExit) as exit_info:
         run_cli(lambda: cifar_cli.main(["--model", "vit", "--config", "swin_small_p2"]))
