@@ -11,11 +11,13 @@ Importing this module loads neither torch nor Ray: `--help` and bad flags answer
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import random
 import shlex
 import shutil
+import signal
 import socket
 import sys
 import time
@@ -118,6 +120,9 @@ def build_parser(task: Task) -> argparse.ArgumentParser:
     add("--report-every", type=float, default=d["report_every"],
         help=f"evaluate, checkpoint and report every this fraction of an epoch: 1, 0.5, 0.25… (default "
              f"{d['report_every']:g}); ASHA's rungs can then fall inside an epoch")
+    add("--time-budget", type=float, default=None, metavar="MIN",
+        help="end the search phase after MIN minutes of search wall time (counted across resumes, like the "
+             "summary's): running trials stop where they are, and the refit follows; also given to a resumed search")
     add("--refit", type=int, default=1,
         help="after the search, train the K best configurations again on the full training split with a fresh "
              "seed and test each once; the best refit is what the summarizer exports (0: no refit)")
@@ -160,6 +165,8 @@ def check_args(args: argparse.Namespace) -> None:
         raise UsageError(f"--report-every must be 1/N of an epoch (1, 0.5, 0.25, 0.2…), got {args.report_every:g}")
     if args.grace_period is None:
         args.grace_period = min(max(args.default_grace_period, args.report_every), max(args.max_epochs, 1))
+    if args.time_budget is not None and args.time_budget <= 0:
+        raise UsageError(f"--time-budget must be a positive number of minutes, got {args.time_budget:g}")
     if args.refit < 0:
         raise UsageError(f"--refit must be 0 (no refit) or more, got {args.refit}")
     if args.refit_epochs is None:
@@ -549,8 +556,18 @@ def main(task: Task, argv: list[str] | None = None) -> int:
                         verbose=args.verbose,
                     ),
                 )
-            results = tuner.fit()
+            budget_left = None if args.time_budget is None else args.time_budget * 60 - clock.seconds
+            if budget_left is not None and budget_left <= 0 and resuming:
+                results, out_of_time = tuner.get_results(), True  # nothing left to spend: rank what there is
+            else:
+                with interrupt_after(budget_left) as timer:
+                    results = tuner.fit()
+                out_of_time = timer.is_set()
             summary = summarize_search(task, args, results, name, experiment_path, tracker)
+            if out_of_time:  # the budget ends the search phase as surely as the last trial would
+                summary.update(search_finished=True, stopped_by_time_budget=args.time_budget)
+                print(f"search {name}: its {args.time_budget:g}-minute budget is spent after "
+                      f"{summary['trials']} trials; on to the refit", flush=True)
             if study is not None:
                 from search.importance import study_summary
 
@@ -566,6 +583,30 @@ def main(task: Task, argv: list[str] | None = None) -> int:
         summary["finished"] = summary["search_finished"] and refit_finished
         summary["wall_seconds"], summary["resumes"] = clock.seconds, clock.resumes
     return finish(task, args, summary, name, experiment_path, tracker)
+
+
+@contextlib.contextmanager
+def interrupt_after(seconds: float | None):
+    """Stop `tuner.fit()` the way Ctrl-C does (Tune saves its state and returns) once `seconds` have passed;
+    yields an Event that says whether the time ran out."""
+    import threading
+
+    fired = threading.Event()
+    if seconds is None:
+        yield fired
+        return
+
+    def stop() -> None:
+        fired.set()
+        os.kill(os.getpid(), signal.SIGINT)
+
+    timer = threading.Timer(max(0.0, seconds), stop)
+    timer.daemon = True
+    timer.start()
+    try:
+        yield fired
+    finally:
+        timer.cancel()
 
 
 def read_summary(experiment_path: str) -> dict[str, Any] | None:
