@@ -212,8 +212,8 @@ def start_ray(args: argparse.Namespace) -> dict[str, float]:
 
     os.environ.setdefault("RAY_DEDUP_LOGS", "1")
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "100000")
-    explicit = args.address not in (None, "auto")
-    has_token = explicit and send_cluster_token()
+    explicit = args.address not in (None, "auto") or bool(os.environ.get("RAY_ADDRESS"))
+    has_token = os.environ.get("RAY_AUTH_MODE", "").lower() == "token"  # see send_cluster_token
     if not ray.is_initialized():
         try:
             ray.init(address=args.address, log_to_driver=True, include_dashboard=False, logging_level="ERROR")
@@ -231,9 +231,10 @@ def start_ray(args: argparse.Namespace) -> dict[str, float]:
 
 def send_cluster_token() -> bool:
     """Ray (2.59+) turns token authentication on by itself only for a local cluster found with 'auto'; joining an
-    explicit HOST:PORT it sends no token unless RAY_AUTH_MODE=token, and a cluster started with a token answers
-    "Authentication token is missing or incorrect". Send the token where one is at hand (RAY_AUTH_TOKEN,
-    RAY_AUTH_TOKEN_PATH, or ~/.ray/auth_token where `ray start` keeps it); an explicit RAY_AUTH_MODE is respected."""
+    explicit HOST:PORT (also `auto` with RAY_ADDRESS set) it sends no token unless RAY_AUTH_MODE=token, and a
+    cluster started with a token answers "Authentication token is missing or incorrect". Send the token where one
+    is at hand (RAY_AUTH_TOKEN, RAY_AUTH_TOKEN_PATH, or ~/.ray/auth_token where `ray start` keeps it); an explicit
+    RAY_AUTH_MODE is respected."""
     if "RAY_AUTH_MODE" in os.environ:
         return os.environ["RAY_AUTH_MODE"].lower() == "token"
     token_file = Path(os.environ.get("RAY_AUTH_TOKEN_PATH") or Path.home() / ".ray" / "auth_token")
@@ -462,6 +463,8 @@ def main(task: Task, argv: list[str] | None = None) -> int:
     settings = search_settings(task)
     given = {k for k in settings if getattr(args, k, None) != parser.get_default(k)}  # typed by the user
     check_args(args)
+    if args.address is not None:
+        send_cluster_token()  # before anything imports Ray: Ray reads the mode into its config at import
     if args.ablate is not None:
         from search import ablation
 
