@@ -204,7 +204,8 @@ def read_best(folder: Path) -> dict[str, Any] | None:
 
 
 def export_task(entries: list[Candidate], folder: Path, force: bool, all_weights: bool) -> list[Candidate]:
-    """Export every entry; the best (by val) of each family gets weights; keeps a better existing best."""
+    """Export every entry; the best (by val) of each family gets weights, and exports that had weights keep them;
+    keeps a better existing best."""
     folder.mkdir(parents=True, exist_ok=True)
     ranked = sorted(entries, key=lambda e: -e.val_accuracy)
     previous = read_best(folder)
@@ -219,7 +220,9 @@ def export_task(entries: list[Candidate], folder: Path, force: bool, all_weights
     for entry in ranked:
         if keep_previous and entry.name == previous["name"]:
             continue
-        with_weights = all_weights or family_best[entry.family] is entry
+        # an export that has weights keeps them: a replaced champion stays loadable
+        kept = any((folder / entry.name / name).is_file() for name in WEIGHT_FILES)
+        with_weights = all_weights or family_best[entry.family] is entry or kept
         export_candidate(entry, folder / entry.name, with_weights)
     if keep_previous:
         print(f"kept the existing best {previous['name']} (val {previous['val_accuracy']:.4f} > "

@@ -66,6 +66,16 @@ def test_export_report_and_evaluate(runs, imdb_dir, capsys):
     assert [line.split("\t")[0] for line in out] == ["pos", "neg"]
 
 
+def test_an_export_with_weights_keeps_them_when_it_is_no_longer_the_best(runs):
+    assert run_summarize(runs) == 0
+    folder = runs / "model_checkpoints" / "assignment2-1-2"
+    best = json.loads((folder / "best.json").read_text())["name"]
+    other = next(p for p in folder.iterdir() if p.is_dir() and p.name not in (best, "searches"))
+    shutil.copy2(folder / best / "model.safetensors", other / "model.safetensors")  # it was a champion once
+    assert run_summarize(runs) == 0
+    assert (other / "model.safetensors").is_file() and (folder / best / "model.safetensors").is_file()
+
+
 def test_interrupted_export_leaves_the_previous_one_intact(runs, monkeypatch):
     assert run_summarize(runs) == 0
     folder = runs / "model_checkpoints" / "assignment2-1-2" / "tiny_uni"
