@@ -149,6 +149,7 @@ def search_section(searches: list[dict[str, Any]], test_examples: int = 0) -> li
             f"epoch): {s['trials']} trials, {s['trial_epochs']:g} trial-epochs in {s['wall_seconds'] / 60:.1f} min "
             f"wall{resumed} — {s['completed']} completed, {s['stopped_early']} stopped early, {s['errored']} errored; "
             f"best val {s['best_val_accuracy']:.4f}. Command: `{s.get('command', '')}`"
+            + (f" (resumed with `{s['resumed_with']}`)" if s.get("resumed_with") else "")
         )
         for r in s.get("refit") or []:
             lines.append(

@@ -160,6 +160,8 @@ def main(task: Task, args: argparse.Namespace, argv: list[str], started: float) 
 
     check_args(args, argv)
     root = engine.storage_root(args)
+    if args.ablate.startswith("search:"):
+        raise UsageError(f"--ablate {args.ablate}: the base is one configuration, a preset or a config JSON")
     try:
         [base] = source_configs(task, args.ablate, root)
     except UsageError as error:

@@ -567,6 +567,8 @@ def main(task: Task, argv: list[str] | None = None) -> int:
                     results = tuner.fit()
                 out_of_time = timer.is_set()
             summary = summarize_search(task, args, results, name, experiment_path, tracker)
+            if previous and previous.get("command") and previous["command"] != summary["command"]:
+                summary.update(command=previous["command"], resumed_with=summary["command"])  # as first typed
             if out_of_time:  # the budget ends the search phase as surely as the last trial would
                 summary.update(search_finished=True, stopped_by_time_budget=args.time_budget)
                 print(f"search {name}: its {args.time_budget:g}-minute budget is spent after "

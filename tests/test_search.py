@@ -260,6 +260,7 @@ def test_ctrl_c_leaves_an_unfinished_search_that_resumes(tmp_path, env, imdb_dir
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     summary = json.loads((tmp_path / "ray_results" / "c1" / "search_summary.json").read_text())
     assert summary["finished"] is True and summary["completed"] == 3
+    assert "--trials 3" in summary["command"] and "--resume" in summary["resumed_with"]  # the command as first typed
     assert set(Path(tempfile.gettempdir()).glob("checkpoint_tmp_*")) <= restored_copies, "restored copies left"
     parents, children = mlflow_runs(tmp_path / "mlflow.db")
     assert [p.info.status for p in parents] == ["FINISHED"] and len(children) == 3
