@@ -15,7 +15,6 @@ import json
 import shlex
 import statistics
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from experiments.errors import ConfigError, UsageError
@@ -179,9 +178,9 @@ def main(task: Task, args: argparse.Namespace, argv: list[str], started: float) 
 
     name = engine.resolve_name(task, args, root)
     experiment_path = f"{root.rstrip('/')}/{name}"
-    summary_file = Path(experiment_path) / SUMMARY
-    if summary_file.is_file() and json.loads(summary_file.read_text()).get("finished"):
-        print(f"ablation {name} has already finished (its summary: {summary_file})")
+    previous = engine.read_summary(experiment_path, SUMMARY)
+    if previous and previous.get("finished"):
+        print(f"ablation {name} has already finished (its summary: {experiment_path}/{SUMMARY})")
         return 0
     data = task.load_data(args.data_dir, args.subset, 0)
     engine.start_ray(args)
@@ -193,7 +192,7 @@ def main(task: Task, args: argparse.Namespace, argv: list[str], started: float) 
         trial_params=task.fixed_params(data), max_epochs=args.max_epochs, phase="ablation",
     )
     configs = [run.config for run in runs]
-    with engine.WallClock(experiment_path, summary_file.is_file() or args.resume, started) as clock:
+    with engine.WallClock(experiment_path, previous is not None or args.resume, started) as clock:
         print(f"ablation {name}: {len(runs)} runs of {args.max_epochs} epoch(s) on {len(data.train):,} training "
               f"{task.example_noun}s", flush=True)
         records, finished = train_and_test(task, args, configs, data, root, name, tracker, name)
@@ -210,13 +209,11 @@ def main(task: Task, args: argparse.Namespace, argv: list[str], started: float) 
             "command": tracker.search_params["command"], "machine": machine_info(),
             "cells": aggregate(rows) if rows else [], "rows": rows,
         }
-    summary_file.parent.mkdir(parents=True, exist_ok=True)
-    staging = summary_file.with_suffix(".tmp")
-    staging.write_text(json.dumps(summary, indent=1, default=str) + "\n")
-    staging.replace(summary_file)
+    engine.write_summary(experiment_path, summary, SUMMARY)
     table = format_cells(summary["cells"])
     numbers = {k: summary[k] for k in ("runs", "wall_seconds", "resumes", "seeds", "epochs")}
     tracker.finish_search(numbers, table, {r["trial_id"] for r in rows}, "FINISHED" if finished else "KILLED")
     print("\n" + table)
-    print(f"\nablation {name}: {len(rows)}/{len(runs)} runs in {clock.seconds / 60:.1f} min; summary {summary_file}")
+    print(f"\nablation {name}: {len(rows)}/{len(runs)} runs in {clock.seconds / 60:.1f} min; "
+          f"summary {experiment_path}/{SUMMARY}")
     return 0 if finished else 130

@@ -614,16 +614,17 @@ def interrupt_after(seconds: float | None):
         timer.cancel()
 
 
-def read_summary(experiment_path: str) -> dict[str, Any] | None:
-    path = Path(experiment_path) / "search_summary.json"
+def read_summary(experiment_path: str, file: str = "search_summary.json") -> dict[str, Any] | None:
+    path = Path(experiment_path) / file
     return json.loads(path.read_text()) if "://" not in experiment_path and path.is_file() else None
 
 
-def write_summary(experiment_path: str, summary: dict[str, Any]) -> None:
-    """`search_summary.json`, replaced atomically: the summarizer and a resumed search read it."""
+def write_summary(experiment_path: str, summary: dict[str, Any], file: str = "search_summary.json") -> None:
+    """`search_summary.json` (or an ablation's), replaced atomically: the summarizer and a resumed run read it."""
     if "://" in experiment_path:
         return
-    path = Path(experiment_path) / "search_summary.json"
+    path = Path(experiment_path) / file
+    path.parent.mkdir(parents=True, exist_ok=True)
     staging = path.with_suffix(".tmp")
     staging.write_text(json.dumps(summary, indent=1, default=str) + "\n")
     staging.replace(path)
