@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import logging
 import os
 import random
 import shlex
@@ -87,8 +88,6 @@ def run_trial(
     reports_per_epoch: int = 1,
 ) -> None:
     """The Tune trainable: a plain trial function behind a Tune reporter, one torch thread per CPU."""
-    import logging
-
     import torch
     from ray import tune
 
@@ -126,12 +125,16 @@ def build_parser(task: Task) -> argparse.ArgumentParser:
     add("--refit", type=int, default=1,
         help="after the search, train the K best configurations again on the full training split with a fresh "
              "seed and test each once; the best refit is what the summarizer exports (0: no refit)")
-    add("--refit-epochs", type=int, default=None, help="epochs of each refit (default: --max-epochs)")
+    add("--refit-epochs", type=int, default=d.get("refit_epochs"),
+        help="epochs of each refit (default: " + (f"{d['refit_epochs']}" if "refit_epochs" in d else "--max-epochs")
+             + ")")
     add("--warm-start", nargs="+", default=None, metavar="SOURCE",
         help="evaluate these first: a preset name, a config JSON, or search:NAME (the best 5 of an earlier search)")
     add("--reduction-factor", type=int, default=d["reduction_factor"], help="ASHA keeps 1/this at each rung")
     add("--data-dir", default=None, help="local dataset copy in the hub layout (default: download from the hub)")
-    add("--subset", type=int, default=d.get("subset"), help="use N training examples (quick runs)")
+    add("--subset", type=int, default=d.get("subset"),
+        help="search on N training examples (default: " + (f"{d['subset']:,}" if d.get("subset") else "all")
+             + "; 0: all); the refit always trains on the whole training split")
     add("--cpus-per-trial", type=float, default=1.0, help="CPUs reserved per trial (also its torch threads)")
     add("--gpus-per-trial", type=float, default=0.0, help="GPUs per trial; fractions pack trials (0.25 → 4/GPU)")
     add("--concurrency", type=int, default=None, help="max trials at once (default: what the resources allow)")
@@ -169,6 +172,8 @@ def check_args(args: argparse.Namespace) -> None:
         raise UsageError(f"--time-budget must be a positive number of minutes, got {args.time_budget:g}")
     if args.refit < 0:
         raise UsageError(f"--refit must be 0 (no refit) or more, got {args.refit}")
+    if args.subset == 0:  # the whole training split, where the task's default is a subset
+        args.subset = None
     if args.refit_epochs is None:
         args.refit_epochs = args.max_epochs
     if args.refit_epochs < 1:
@@ -206,12 +211,25 @@ def check_args(args: argparse.Namespace) -> None:
             raise UsageError(f"cannot reach the Ray cluster at {args.address}") from None
 
 
+class StagingRaceFilter(logging.Filter):
+    """Drops one known Ray Tune race, not its errors: Tune uploads its experiment state from a staging folder in
+    the background while the next save writes its atomic-save temp files (`.<uuid>-tmp-…`) into that folder; a temp
+    file renamed mid-upload fails that upload with FileNotFoundError and a traceback. Nothing is lost: the next
+    upload copies the state again, and the last one (at the end of `fit`) runs after the last save and is waited
+    for."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        return not (isinstance(error, FileNotFoundError) and "-tmp-" in str(error))
+
+
 def start_ray(args: argparse.Namespace) -> dict[str, float]:
     """Local Ray by default, or join a cluster; returns its resources. Silences known start-up noise."""
     import ray
 
     os.environ.setdefault("RAY_DEDUP_LOGS", "1")
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "100000")
+    logging.getLogger("ray.tune.execution.experiment_state").addFilter(StagingRaceFilter())
     explicit = args.address not in (None, "auto") or bool(os.environ.get("RAY_ADDRESS"))
     has_token = os.environ.get("RAY_AUTH_MODE", "").lower() == "token"  # see send_cluster_token
     if not ray.is_initialized():

@@ -88,10 +88,11 @@ def imdb_dir(tmp_path_factory) -> Path:
 
 @functools.cache
 def mlflow_client(db: Path):
-    """One client per store: each new one logs its schema check, once a second while a test polls."""
-    from mlflow import MlflowClient
+    """A client on a search's store, opened under the engine's first-use lock: a test that polls a store the
+    search is still creating would otherwise run the schema migration beside it, and one of them dies in alembic."""
+    from search.tracking import open_store
 
-    return MlflowClient(f"sqlite:///{db}")
+    return open_store(f"sqlite:///{db}")
 
 
 def descendants(pid: int) -> list[int]:

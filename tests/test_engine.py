@@ -263,6 +263,25 @@ def test_report_points_cover_each_epoch_once():
     assert report_points(2, 4) == [1, 1, 2, 2]  # fewer steps than reports: some reports train no step
 
 
+def test_only_rays_staging_race_is_dropped_from_its_experiment_state_log():
+    """Ray uploads its state while the next save renames a `.<uuid>-tmp-…` file; any other error still shows."""
+    import logging
+
+    from search.engine import StagingRaceFilter
+
+    def record(error: Exception) -> logging.LogRecord:
+        try:
+            raise error
+        except Exception:
+            return logging.LogRecord("ray.tune", logging.ERROR, "", 0, "Saving experiment state failed", None,
+                                     sys.exc_info())
+
+    race = FileNotFoundError("Failed to open local file '/tmp/ray/s/driver_artifacts/.4f-tmp-searcher-state-1.pkl'")
+    assert not StagingRaceFilter().filter(record(race))
+    assert StagingRaceFilter().filter(record(FileNotFoundError("/mnt/results/c2: No such file or directory")))
+    assert StagingRaceFilter().filter(record(PermissionError("/tmp/ray/s/.4f-tmp-searcher-state-1.pkl")))
+
+
 @pytest.mark.ray
 def test_three_searches_started_together_on_a_fresh_store_all_finish(tmp_path, env):
     """The first use of a store creates and migrates its schema; concurrent first uses wait for each other."""
