@@ -7,7 +7,9 @@ and plots) comes from the `Task`.
 from __future__ import annotations
 
 import json
+import shlex
 import shutil
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -138,7 +140,8 @@ def plot_search(searches: list[dict[str, Any]], path: Path) -> bool:
     return True
 
 
-def search_section(searches: list[dict[str, Any]], test_examples: int = 0) -> list[str]:
+def search_section(searches: list[dict[str, Any]], test_examples: int = 0,
+                   portable: Callable[[str], str] = str) -> list[str]:
     """One entry per search: its budget and outcome, its refit (with the winner's curse), and what its Optuna
     study says about the hyperparameters (importance computed by the engine, which owns Optuna)."""
     lines = []
@@ -148,15 +151,22 @@ def search_section(searches: list[dict[str, Any]], test_examples: int = 0) -> li
             f"- `{s['search']}` ({s['searcher']} + {s['scheduler']}, reports every {s.get('report_every', 1):g} "
             f"epoch): {s['trials']} trials, {s['trial_epochs']:g} trial-epochs in {s['wall_seconds'] / 60:.1f} min "
             f"wall{resumed} — {s['completed']} completed, {s['stopped_early']} stopped early, {s['errored']} errored; "
-            f"best val {s['best_val_accuracy']:.4f}. Command: `{s.get('command', '')}`"
-            + (f" (resumed with `{s['resumed_with']}`)" if s.get("resumed_with") else "")
+            f"best val {s['best_val_accuracy']:.4f}. Command: `{portable(s.get('command', ''))}`"
+            + (f" (resumed with `{portable(s['resumed_with'])}`)" if s.get("resumed_with") else "")
         )
+        subset, max_epochs = search_fidelity(s)
         for r in s.get("refit") or []:
+            gap = (r["search_val_accuracy"] - r["val_accuracy"]) * 100
+            same = (subset is None or subset >= r["train_size"]) and max_epochs in (None, r["epochs"])
+            searched = (f"{subset:,} examples" if subset else "the whole split") + (
+                f" for up to {max_epochs:g} epochs" if max_epochs else "")
             lines.append(
                 f"  - refit of search trial `{r['search_trial']}` (search val {r['search_val_accuracy']:.4f}) on "
                 f"{r['train_size']:,} examples for {r['epochs']:g} epochs, fresh seed: val {r['val_accuracy']:.4f} "
-                f"(winner's curse {(r['search_val_accuracy'] - r['val_accuracy']) * 100:+.2f} points), "
-                f"test {with_error(r['test_accuracy'], test_examples)}"
+                + (f"(winner's curse {gap:+.2f} points)" if same else
+                   f"(search val − refit val {gap:+.2f} points: not the winner's curse alone, the search trained on "
+                   f"{searched})")
+                + f", test {with_error(r['test_accuracy'], test_examples)}"
             )
         importance = s.get("importance")
         if importance:
@@ -165,7 +175,19 @@ def search_section(searches: list[dict[str, Any]], test_examples: int = 0) -> li
     return lines
 
 
-def ablation_section(ablation: dict[str, Any]) -> list[str]:
+def search_fidelity(search: dict[str, Any]) -> tuple[int | None, float | None]:
+    """(training examples, max epochs) a search's trials had; read from its command where an older summary
+    did not record them."""
+    words = shlex.split(search.get("command", ""))
+
+    def flag(name: str) -> str | None:
+        return words[words.index(name) + 1] if name in words[:-1] else None
+    subset = search["subset"] if "subset" in search else (int(flag("--subset")) if flag("--subset") else None)
+    max_epochs = search.get("max_epochs") or (float(flag("--max-epochs")) if flag("--max-epochs") else None)
+    return subset, max_epochs
+
+
+def ablation_section(ablation: dict[str, Any], portable: Callable[[str], str] = str) -> list[str]:
     """Mean ± std over seeds per factor and level, the base marked, and only the conclusions the spread supports:
     a level differs from the base when the gap in mean test accuracy exceeds twice its standard error
     (sqrt(s_a²/n_a + s_b²/n_b)); otherwise the table says no measurable difference."""
@@ -175,7 +197,8 @@ def ablation_section(ablation: dict[str, Any]) -> list[str]:
     lines = [
         f"### Ablation `{ablation['search']}` around `{ablation['base']}`", "",
         f"One factor at a time, {ablation['seeds']} seeds each, {ablation['epochs']} epoch(s) on {data}; "
-        f"{len(ablation['rows'])} runs in {ablation['wall_seconds'] / 60:.1f} min. Command: `{ablation['command']}`",
+        f"{len(ablation['rows'])} runs in {ablation['wall_seconds'] / 60:.1f} min. "
+        f"Command: `{portable(ablation['command'])}`",
         "", "| factor | level | seeds | val acc (mean ± std) | test acc (mean ± std) | test vs base | verdict |",
         "|---|---|---|---|---|---|---|",
     ]
@@ -207,9 +230,52 @@ def study_plots(searches: list[dict[str, Any]], folder: Path) -> list[tuple[str,
     return plots
 
 
+DATA_FLAGS = ("--data-dir",)  # and --<task>-data-dir
+OUTPUT_FLAGS = ("--output-dir", "--out", "--outputs", "--storage-path", "--ray-results")
+
+
+def portable_command(command: str, root: Path, data_dir: str | None, exported_config: Path | None) -> str:
+    """A recorded command as it runs from this repository's root: paths inside the repository become relative;
+    another machine's paths (a GPU box's /tmp data and output folders) give way to what stands for them here —
+    the data dir this report was made with (none: the hub), the default output folders, the exported config."""
+    root = root.resolve()
+    words, out = shlex.split(command), []
+    index = 0
+    while index < len(words):
+        flag, sep, inline = words[index].partition("=")
+        has_value = flag.startswith("--") and bool(
+            sep or (index + 1 < len(words) and not words[index + 1].startswith("--")))
+        value = inline if sep else (words[index + 1] if has_value else "")
+        step = 1 if sep or not has_value else 2
+        foreign = value.startswith("/") and not Path(value).resolve().is_relative_to(root)
+        if flag.startswith("--") and foreign and (flag in DATA_FLAGS or flag.endswith("-data-dir")):
+            out += [flag, data_dir] if data_dir else []
+        elif flag.startswith("--") and foreign and flag in OUTPUT_FLAGS:
+            pass  # the default folders under the repository
+        elif flag == "--config" and foreign and exported_config is not None:
+            out += [flag, exported_config.resolve().relative_to(root).as_posix()]
+        else:
+            out += [relative_to_root(word, root) for word in words[index:index + step]]
+        index += step
+    return shlex.join(out)
+
+
+def relative_to_root(word: str, root: Path) -> str:
+    """`/abs/repo/x` → `x`, also after `--flag=` (the report's reader has the repository somewhere else)."""
+    head, _, path = word.partition("=") if word.startswith("--") else ("", "", word)
+    if not path.startswith("/") or not Path(path).resolve().is_relative_to(root):
+        return word
+    relative = Path(path).resolve().relative_to(root).as_posix() or "."
+    return f"{head}={relative}" if head else relative
+
+
 def write_report(task: Task, ranked: list, searches: list[dict[str, Any]], folder: Path, command: str,
                  machine: dict[str, Any], wall_seconds: float, benchmarks: Path,
-                 ablations: list[dict[str, Any]] = ()) -> Path:
+                 ablations: list[dict[str, Any]] = (), data_dir: str | None = None) -> Path:
+    def portable(recorded: str, name: str | None = None) -> str:
+        config = folder / name / "experiment_config.json" if name else None
+        return portable_command(recorded, Path.cwd(), data_dir, config if config and config.is_file() else None)
+
     plots = []
     plot_learning_curves(ranked, folder / "learning_curves.png")
     plots.append(("Learning curves: loss and validation accuracy", "learning_curves.png"))
@@ -239,18 +305,21 @@ def write_report(task: Task, ranked: list, searches: list[dict[str, Any]], folde
     if ablations:
         lines += ["## Ablations", ""]
         for ablation in ablations:
-            lines += ablation_section(ablation)
+            lines += ablation_section(ablation, portable)
     if searches:
-        lines += ["## Searches", "", *search_section(searches, task.test_examples), ""]
+        lines += ["## Searches", "", *search_section(searches, task.test_examples, portable), ""]
     lines += ["## Plots", ""]
     for title, name in plots:
         lines += [f"![{title}]({name})", ""]
     for attachment in attachments:  # a benchmark's write-up starts with its own "## " heading
         lines += [attachment.read_text(), ""]
-    lines += ["## How these numbers were produced", ""]
+    lines += ["## How these numbers were produced", "",
+              "Each command as it runs from the repository root here (paths of the machine that ran it, such as a "
+              "GPU box's data and output folders, give way to this repository's data dir, default folders and "
+              "exported config); the machine that measured the number follows it.", ""]
     for e in ranked:
         where = ", ".join(f"{k}={v}" for k, v in e.machine.items() if k in ("cpu", "torch_threads", "gpu"))
-        lines.append(f"- `{e.name}`: `{e.command}`" + (f" — {where}" if where else ""))
+        lines.append(f"- `{e.name}`: `{portable(e.command, e.name)}`" + (f" — {where}" if where else ""))
     lines += [f"- report: `{command}` — machine: {json.dumps(machine)}", ""]
     path = folder / "report.md"
     path.write_text("\n".join(lines))

@@ -308,7 +308,7 @@ def run(args: argparse.Namespace) -> int:
             keep_searches(ablations, folder, ABLATIONS_KEPT)
         markdown_report.write_report(task, ranked, searches, folder, command_line(args.prog), here,
                                      time.perf_counter() - started, benchmarks=args.outputs / "benchmarks",
-                                     ablations=ablations)
+                                     ablations=ablations, data_dir=data_dir)
         print(f"{task.key}: exported {len(ranked)} models to {folder}, best {ranked[0].name} "
               f"(val {ranked[0].val_accuracy:.4f}, test {ranked[0].test_accuracy:.4f}); report {folder / 'report.md'}")
         wrote_any = True

@@ -178,6 +178,8 @@ def check_args(args: argparse.Namespace) -> None:
         args.refit_epochs = args.max_epochs
     if args.refit_epochs < 1:
         raise UsageError(f"--refit-epochs must be at least 1, got {args.refit_epochs}")
+    if args.dry_run_samples < 0:
+        raise UsageError(f"--dry-run-samples must be 0 or more, got {args.dry_run_samples}")
     if args.trials < 1:
         raise UsageError(f"--trials must be at least 1, got {args.trials}")
     if args.startup_trials is None:  # Optuna's own 10 would leave a 16-trial search only 6 guided trials
@@ -677,12 +679,15 @@ def dry_run(task: Task, space: SearchSpace, args: argparse.Namespace, points: li
     print(f"scheduler: {scheduler}")
     print(f"resources: {args.trials} trials, {parallel} in parallel on {where}; per trial "
           f"{args.cpus_per_trial:g} CPU(s) / {args.gpus_per_trial:g} GPU(s)")
+    searched_on = f"{args.subset:,} {task.example_noun}s of" if args.subset else "all of"
+    print(f"data: the search trains on {searched_on} the training split, the refit on all of it")
     print(f"reports: every {args.report_every:g} epoch; refit: "
           + (f"the {args.refit} best, {args.refit_epochs} epochs each, fresh seed" if args.refit else "none") + "\n")
     for index, point in enumerate(points, 1):
         print(f"  warm start {index}: {task.describe_sample(space.to_config({**space.constants, **point}), args)}")
     rng, reasons, valid = random.Random(args.seed), [], 0
-    print(f"{args.dry_run_samples} sampled configurations:")
+    if args.dry_run_samples:
+        print(f"{args.dry_run_samples} sampled configurations:")
     for index in range(args.dry_run_samples):
         config = space.sample_config(rng)
         try:
@@ -691,7 +696,7 @@ def dry_run(task: Task, space: SearchSpace, args: argparse.Namespace, points: li
         except ValueError as error:
             reasons.append(str(error))
             print(f"  {index + 1}. invalid: {error}")
-    if valid == 0:
+    if reasons and valid == 0:
         raise UsageError(f"every sampled configuration is invalid, e.g.: {reasons[0]}")
     return 0
 
@@ -729,6 +734,8 @@ def summarize_search(task: Task, args, results, name, experiment_path, tracker) 
         "searcher": args.searcher,
         "scheduler": args.scheduler,
         "report_every": args.report_every,
+        "subset": args.subset,  # the search's fidelity, against the refit's whole split and --refit-epochs
+        "max_epochs": args.max_epochs,
         "trials": len(rows),
         "trial_epochs": as_epoch(sum(r["epochs"] for r in rows)),
         "completed": counts["COMPLETED"],

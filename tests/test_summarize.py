@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -31,6 +32,8 @@ def runs(tmp_path_factory, imdb_dir) -> Path:
         assert imdb_cli.main(["--config", str(path), "--data-dir", str(imdb_dir),
                               "--output-dir", str(root / "outputs" / "imdb")]) == 0
     return root
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def run_summarize(root: Path, *extra: str) -> int:
@@ -146,3 +149,28 @@ def test_a_report_regenerated_elsewhere_keeps_the_earlier_exports(runs, tmp_path
         k: before[k] for k in ("val_accuracy", "test_accuracy", "epochs", "source")}
     report = (folder / "report.md").read_text()
     assert "`tiny_uni`" in report and "`tiny_bi`" in report
+
+
+def test_report_commands_run_from_this_repository(tmp_path, monkeypatch):
+    """A GPU box's /tmp data and /root output folders give way to this repository's; its paths become relative."""
+    from experiments.markdown_report import portable_command
+
+    monkeypatch.chdir(tmp_path)
+    config = tmp_path / "model_checkpoints" / "vit" / "experiment_config.json"
+    recorded = ("python -m experiments.cifar --model vit --config /tmp/vit.json --data-dir /tmp/cifar "
+                "--output-dir=/root/out --seed 3")
+    assert portable_command(recorded, tmp_path, "../shared/data/cifar10", config) == (
+        "python -m experiments.cifar --model vit --config model_checkpoints/vit/experiment_config.json "
+        "--data-dir ../shared/data/cifar10 --seed 3")
+    assert portable_command("python -m x --resume --data-dir /tmp/cifar --name 'a b'", tmp_path, None, None) == (
+        "python -m x --resume --name 'a b'")  # no data dir here: the hub
+    assert portable_command(f"python -m x --storage-path {tmp_path}/ray_results", tmp_path, None, None) == (
+        "python -m x --storage-path ray_results")
+
+
+@pytest.mark.parametrize("report", sorted((ROOT / "model_checkpoints").glob("*/report.md")),
+                         ids=lambda path: path.parent.name)
+def test_committed_reports_name_no_path_outside_the_repository(report):
+    spans = re.findall(r"`([^`\n]+)`", report.read_text())
+    foreign = [s for s in spans for word in s.split() if word.lstrip("'\"(").startswith("/") or "=/" in word]
+    assert not foreign, f"{report}: absolute paths in {foreign[:3]}"
