@@ -252,6 +252,7 @@ def test_search_efficiency_benchmark_runs_and_never_mixes_in_old_searches(tmp_pa
     assert done.returncode == 0, done.stderr[-3000:]
     assert "optuna+asha vs random+fifo: total trial-epochs ratio" in done.stdout
     assert "| epochs to 0.5 | epochs to 0.99 |" in done.stdout and "epochs to 0.99, ratio: seed 0: " in done.stdout
+    assert "- Conclusion: at equal compute" in done.stdout and "higher best validation accuracy in " in done.stdout
     rows = (out / "search_efficiency.csv").read_text().splitlines()
     assert len(rows) == 3 and rows[0].startswith("strategy,seed,trial_epochs")
     assert (out / "search_efficiency.png").stat().st_size > 0 and (out / "search_efficiency.md").is_file()

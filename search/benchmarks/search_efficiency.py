@@ -92,6 +92,31 @@ def compare(strategy: str, runs: list[dict], baseline: dict[int, dict], targets:
     return lines
 
 
+def conclusion(strategy: str, runs: list[dict], baseline: dict[int, dict], targets: list[float],
+               budget: int) -> list[str]:
+    """What the table says, computed from it: at equal compute who was ahead in how many seeds, how much
+    compute each spent, who reached each target first; "consistent" only when every seed agrees."""
+    gaps = [(r["best_at_budget"] - baseline[r["seed"]]["best_at_budget"]) * 100 for r in runs]
+    spend = [r["trial_epochs"] / baseline[r["seed"]]["trial_epochs"] for r in runs]
+    ahead, n = sum(g > 0 for g in gaps), len(runs)
+    lines = [f"- Conclusion: at equal compute (the first {budget} trial-epochs of every run) {strategy} had the "
+             f"higher best validation accuracy in {ahead} of {n} seeds (gap {mean(gaps):+.2f} points on average, "
+             f"{min(gaps):+.2f} to {max(gaps):+.2f}); over its whole run it spent {mean(spend):.2f}× the trial-epochs "
+             f"of {BASELINE} ({min(spend):.2f} to {max(spend):.2f})."]
+    for t in targets:
+        key = f"epochs_to_{t:g}"
+        first = sum(bool(r[key]) and (not baseline[r["seed"]][key] or r[key] < baseline[r["seed"]][key])
+                    for r in runs)
+        later = sum(bool(baseline[r["seed"]][key]) and (not r[key] or r[key] > baseline[r["seed"]][key])
+                    for r in runs)
+        lines.append(f"  - val {t:g}: {strategy} reached it first in {first} of {n} seeds, {BASELINE} in {later}.")
+    verdict = ("ahead in every seed: a consistent advantage at this budget" if ahead == n else
+               "behind in every seed" if ahead == 0 else
+               f"ahead in {ahead} of {n} seeds: no consistent advantage at this budget with {n} seeds")
+    lines.append(f"  - So: {strategy} was {verdict}.")
+    return lines
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data-dir", required=True)
@@ -144,8 +169,10 @@ def main() -> int:
     lines.append("")
     for strategy in args.strategies:
         if strategy != BASELINE:
-            lines += compare(strategy, [r for r in runs if r["strategy"] == strategy],
-                             {r["seed"]: r for r in runs if r["strategy"] == BASELINE}, args.target)
+            ours, theirs = ([r for r in runs if r["strategy"] == strategy],
+                            {r["seed"]: r for r in runs if r["strategy"] == BASELINE})
+            lines += compare(strategy, ours, theirs, args.target)
+            lines += conclusion(strategy, ours, theirs, args.target, budget)
     table = "\n".join(lines)
     print(table)
     (args.out / "search_efficiency.md").write_text(  # the report writer attaches it as it is, heading included
