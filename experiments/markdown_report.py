@@ -154,10 +154,11 @@ def search_section(searches: list[dict[str, Any]], test_examples: int = 0,
             f"best val {s['best_val_accuracy']:.4f}. Command: `{portable(s.get('command', ''))}`"
             + (f" (resumed with `{portable(s['resumed_with'])}`)" if s.get("resumed_with") else "")
         )
-        subset, max_epochs = search_fidelity(s)
+        subset, max_epochs, subset_known = search_fidelity(s)
         for r in s.get("refit") or []:
             gap = (r["search_val_accuracy"] - r["val_accuracy"]) * 100
-            same = (subset is None or subset >= r["train_size"]) and max_epochs in (None, r["epochs"])
+            known = subset_known and max_epochs is not None
+            same = known and (subset is None or subset >= r["train_size"]) and max_epochs == r["epochs"]
             searched = (f"{subset:,} examples" if subset else "the whole split") + (
                 f" for up to {max_epochs:g} epochs" if max_epochs else "")
             lines.append(
@@ -165,7 +166,7 @@ def search_section(searches: list[dict[str, Any]], test_examples: int = 0,
                 f"{r['train_size']:,} examples for {r['epochs']:g} epochs, fresh seed: val {r['val_accuracy']:.4f} "
                 + (f"(winner's curse {gap:+.2f} points)" if same else
                    f"(search val − refit val {gap:+.2f} points: not the winner's curse alone, the search trained on "
-                   f"{searched})")
+                   f"{searched})" if known else f"(search val − refit val {gap:+.2f} points)")
                 + f", test {with_error(r['test_accuracy'], test_examples)}"
             )
         importance = s.get("importance")
@@ -175,16 +176,20 @@ def search_section(searches: list[dict[str, Any]], test_examples: int = 0,
     return lines
 
 
-def search_fidelity(search: dict[str, Any]) -> tuple[int | None, float | None]:
-    """(training examples, max epochs) a search's trials had; read from its command where an older summary
-    did not record them."""
+def search_fidelity(search: dict[str, Any]) -> tuple[int | None, float | None, bool]:
+    """(training examples or None for the whole split, max epochs, whether the subset is known) of a search's
+    trials; read from its command and rows where an older summary did not record them (a subset left to the task's
+    default is not in its command: then it is unknown)."""
     words = shlex.split(search.get("command", ""))
 
     def flag(name: str) -> str | None:
         return words[words.index(name) + 1] if name in words[:-1] else None
+    subset_known = "subset" in search or flag("--subset") is not None
     subset = search["subset"] if "subset" in search else (int(flag("--subset")) if flag("--subset") else None)
     max_epochs = search.get("max_epochs") or (float(flag("--max-epochs")) if flag("--max-epochs") else None)
-    return subset, max_epochs
+    if max_epochs is None and search.get("rows"):  # every trial's schedule spans the search's max epochs
+        max_epochs = max(r["params"].get("epochs", 0) for r in search["rows"]) or None
+    return subset, max_epochs, subset_known
 
 
 def ablation_section(ablation: dict[str, Any], portable: Callable[[str], str] = str) -> list[str]:

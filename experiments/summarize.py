@@ -106,6 +106,10 @@ def load_searches(ray_results: Path, task_name: str, export_folder: Path | None 
     kept = sorted((export_folder / SEARCHES_KEPT).glob("*.json")) if export_folder is not None else []
     for path in [*kept, *sorted(ray_results.glob("*/search_summary.json"))]:  # this machine's own win
         summary = json.loads(path.read_text())
+        settings = path.with_name("search_args.json")  # the fidelity an older summary did not record
+        if settings.is_file():
+            recorded = json.loads(settings.read_text())
+            summary = {**{k: recorded[k] for k in ("subset", "max_epochs") if k in recorded}, **summary}
         if summary.get("workload") == task_name and summary.get("best_checkpoint") and summary.get("finished", True):
             found[summary["search"]] = summary
     return list(found.values())

@@ -189,3 +189,19 @@ def test_search_efficiency_conclusion_counts_seeds_and_first_arrivals():
     assert "(gap -1.50 points on average, -5.00 to +2.00)" in lines[0] and "spent 0.58×" in lines[0]
     assert lines[1] == "  - val 0.8: optuna+asha reached it first in 1 of 2 seeds, random+fifo in 1."
     assert lines[2].endswith("no consistent advantage at this budget with 2 seeds.")
+
+
+def test_a_refit_gap_is_called_the_winners_curse_only_at_the_searchs_own_fidelity():
+    from experiments.markdown_report import search_fidelity, search_section
+
+    refit = {"search_trial": "t1", "search_val_accuracy": 0.85, "val_accuracy": 0.84, "test_accuracy": 0.83,
+             "train_size": 100, "epochs": 3}
+    search = {"search": "s", "searcher": "optuna", "scheduler": "asha", "trials": 2, "trial_epochs": 4,
+              "wall_seconds": 60, "completed": 2, "stopped_early": 0, "errored": 0, "best_val_accuracy": 0.85,
+              "command": "python -m search.imdb --subset 50", "rows": [{"params": {"epochs": 3}}], "refit": [refit]}
+    assert search_fidelity(search) == (50, 3, True)  # an older summary: from its command and rows
+    assert "not the winner's curse alone, the search trained on 50 examples" in search_section([search])[1]
+    assert "(winner's curse +1.00 points)" in search_section([{**search, "subset": None}])[1]  # the whole split
+    unknown = {**search, "command": "python -m search.imdb"}
+    assert search_fidelity(unknown) == (None, 3, False)
+    assert "(search val − refit val +1.00 points)," in search_section([unknown])[1]
