@@ -354,14 +354,14 @@ def test_bad_ablations_exit_2_with_one_line(tmp_path, env, flags, message):
 
 @pytest.mark.ray
 def test_a_time_budget_ends_the_search_and_the_refit_follows(tmp_path, env):
-    cmd = search_cmd(tmp_path, "--trials", "200", "--max-epochs", "4", "--time-budget", "0.4", "--concurrency", "1",
+    cmd = search_cmd(tmp_path, "--trials", "200", "--max-epochs", "4", "--time-budget", "0.75", "--concurrency", "1",
                      "--refit", "1", "--refit-epochs", "1", "--name", "tb")
     done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=400)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    assert "0.4-minute budget is spent" in done.stdout and "Traceback" not in done.stderr
+    assert "0.75-minute budget is spent" in done.stdout and "Traceback" not in done.stderr
     summary = json.loads((tmp_path / "ray_results" / "tb" / "search_summary.json").read_text())
-    assert summary["finished"] and summary["stopped_by_time_budget"] == 0.4
+    assert summary["finished"] and summary["stopped_by_time_budget"] == 0.75
     assert 1 <= summary["trials"] < 200 and len(summary["refit"]) == 1
-    assert summary["wall_seconds"] >= 24
+    assert summary["wall_seconds"] >= 45
     parents, refits = runs_of(tmp_path / "mlflow.db", phase="refit")
     assert len(parents) == 1 and parents[0].info.status == "FINISHED" and len(refits) == 1
