@@ -252,15 +252,15 @@ def portable_command(command: str, root: Path, data_dir: str | None, exported_co
             sep or (index + 1 < len(words) and not words[index + 1].startswith("--")))
         value = inline if sep else (words[index + 1] if has_value else "")
         step = 1 if sep or not has_value else 2
-        foreign = value.startswith("/") and not Path(value).resolve().is_relative_to(root)
-        if flag.startswith("--") and foreign and (flag in DATA_FLAGS or flag.endswith("-data-dir")):
-            out += [flag, data_dir] if data_dir else []
-        elif flag.startswith("--") and foreign and flag in OUTPUT_FLAGS:
-            pass  # the default folders under the repository
-        elif flag == "--config" and foreign and exported_config is not None:
-            out += [flag, exported_config.resolve().relative_to(root).as_posix()]
-        else:
+        foreign = has_value and value.startswith("/") and not Path(value).resolve().is_relative_to(root)
+        if not foreign:
             out += [relative_to_root(word, root) for word in words[index:index + step]]
+        elif flag in DATA_FLAGS or flag.endswith("-data-dir"):
+            out += [flag, data_dir] if data_dir else []
+        elif flag == "--config" and exported_config is not None:
+            out += [flag, exported_config.resolve().relative_to(root).as_posix()]
+        elif flag not in OUTPUT_FLAGS:  # output folders are dropped: the defaults under the repository
+            out += words[index:index + step]
         index += step
     return shlex.join(out)
 

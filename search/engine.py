@@ -225,13 +225,17 @@ class StagingRaceFilter(logging.Filter):
         return not (isinstance(error, FileNotFoundError) and "-tmp-" in str(error))
 
 
+STAGING_RACE = StagingRaceFilter()  # one instance: `addFilter` skips it when a search in the same process (the
+                                    # efficiency benchmark runs several) starts Ray again
+
+
 def start_ray(args: argparse.Namespace) -> dict[str, float]:
     """Local Ray by default, or join a cluster; returns its resources. Silences known start-up noise."""
     import ray
 
     os.environ.setdefault("RAY_DEDUP_LOGS", "1")
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "100000")
-    logging.getLogger("ray.tune.execution.experiment_state").addFilter(StagingRaceFilter())
+    logging.getLogger("ray.tune.execution.experiment_state").addFilter(STAGING_RACE)
     explicit = args.address not in (None, "auto") or bool(os.environ.get("RAY_ADDRESS"))
     has_token = os.environ.get("RAY_AUTH_MODE", "").lower() == "token"  # see send_cluster_token
     if not ray.is_initialized():
