@@ -152,10 +152,12 @@ def space(args: argparse.Namespace) -> SearchSpace:
             Param("batch_size", "choice", choices=(64, 128, 256)),
             Param("augment_strength", "int", 0, 2),
             Param("cutmix_prob", "uniform", 0.0, 0.5),
+            Param("mlp_ratio", "choice", choices=(2.0, 4.0)),
             Param("vit_patch", "choice", choices=(4, 8), field="patch_size", when=("model_type", VIT)),
-            Param("vit_hidden", "choice", choices=(128, 192, 256), field="hidden_size", when=("model_type", VIT)),
+            # every width below is a multiple of every head count (2, 3, 4, 6: the preset has 3 heads)
+            Param("vit_hidden", "choice", choices=(96, 144, 192, 240), field="hidden_size", when=("model_type", VIT)),
             Param("vit_layers", "int", 4, 8, field="num_hidden_layers", when=("model_type", VIT)),
-            Param("vit_heads", "choice", choices=(2, 4, 8), field="num_attention_heads", when=("model_type", VIT)),
+            Param("vit_heads", "choice", choices=(2, 3, 4, 6), field="num_attention_heads", when=("model_type", VIT)),
             Param("vit_dropout", "uniform", 0.0, 0.1, field="hidden_dropout_prob", when=("model_type", VIT)),
             Param("swin_drop_path", "uniform", 0.0, 0.2, field="drop_path_rate", when=("model_type", SWIN)),
             Param("swin_embed", "choice", choices=(48, 64, 96), field="embed_dim", when=("model_type", SWIN)),
@@ -165,8 +167,7 @@ def space(args: argparse.Namespace) -> SearchSpace:
             Param("swin_window", "choice", choices=(2, 4), field="window_size", when=("model_type", SWIN)),
         ],
         # Swin: 2-px patches give 16×16 → 8×8 → 4×4 maps, which windows of 2 and 4 divide
-        constants={"epochs": args.max_epochs, "seed": args.seed, "patch_size": 2, "mlp_ratio": 2.0,
-                   "label_smoothing": 0.1},
+        constants={"epochs": args.max_epochs, "seed": args.seed, "patch_size": 2, "label_smoothing": 0.1},
     )
 
 
