@@ -176,6 +176,81 @@ def search_section(searches: list[dict[str, Any]], test_examples: int = 0,
     return lines
 
 
+def budget_of(search: dict[str, Any], task: Task) -> str | None:
+    """What a search was allowed to spend, as a key two searches can share: its recorded settings without those
+    that choose what is searched (the task's own, e.g. CIFAR's --model) or where it starts (--warm-start), plus
+    its time budget and the machine. None for a summary that predates recording its settings."""
+    settings = search.get("settings")
+    if not settings:
+        return None
+    words = shlex.split(search.get("command", ""))
+    budget = {k: v for k, v in settings.items() if k not in (*task.search_settings, "warm_start")}
+    budget["time_budget"] = words[words.index("--time-budget") + 1] if "--time-budget" in words[:-1] else None
+    budget["machine"] = {k: v for k, v in search.get("machine", {}).items() if k in ("cpu", "cpu_count", "gpu")}
+    return json.dumps(budget, sort_keys=True)
+
+
+def equal_budget_section(task: Task, searches: list[dict[str, Any]], ranked: list) -> list[str]:
+    """Searches of different model families run with the same budget, side by side: the fair comparison of the
+    families. The verdict on their refits' test accuracies is drawn only when the gap exceeds twice its
+    standard error."""
+    by_name = {e.name: e for e in ranked}
+    groups: dict[str, list[tuple[str, dict[str, Any]]]] = {}
+    for s in searches:
+        families = {task.family(r["params"]) for r in s["rows"]}
+        key = budget_of(s, task)
+        if key is not None and len(families) == 1 and s.get("refit"):
+            groups.setdefault(key, []).append((families.pop(), s))
+    lines = []
+    for key, members in groups.items():
+        if len({family for family, _ in members}) < 2:
+            continue
+        budget = json.loads(key)
+        lines += [
+            f"Same budget for each: {budget['trials']} trials on "
+            + (f"{budget['subset']:,} training examples" if budget.get("subset") else "the whole training split")
+            + f", up to {budget['max_epochs']:g} epochs, reports every {budget['report_every']:g} epoch, "
+            f"{budget['searcher']} + {budget['scheduler']} (grace {budget['grace_period']:g}, reduction "
+            f"{budget['reduction_factor']}), seed {budget['seed']}"
+            + (f", a {budget['time_budget']}-minute search budget" if budget.get("time_budget") else "")
+            + f"; refit of the best on the whole split for {budget['refit_epochs']} epochs; machine "
+            f"{json.dumps(budget['machine'])}.", "",
+            "| search | family | trials run | trial-epochs | wall (search + refit) | best search val | refit val | "
+            f"refit test | params | {' | '.join(c for c, _ in task.columns)} | {task.unit}/s (refit) | "
+            "most important (fANOVA) |",
+            "|" + "---|" * (11 + len(task.columns)),
+        ]
+        results = []
+        for family, s in members:
+            refit = s["refit"][0]
+            entry = by_name.get(f"search_{s['search']}")
+            config = entry.config if entry else refit["params"]
+            top = sorted((s.get("importance") or {}).items(), key=lambda kv: -kv[1])[:3]
+            results.append((family, s, refit))
+            lines.append(
+                f"| `{s['search']}` | {family} | {s['trials']} | {s['trial_epochs']:g} | "
+                f"{s['wall_seconds'] / 60:.1f} min | {s['best_val_accuracy']:.4f} | {refit['val_accuracy']:.4f} | "
+                f"{with_error(refit['test_accuracy'], task.test_examples)} | "
+                + (f"{entry.params / 1e6:.2f} M" if entry and entry.params else "-") + " | "
+                + " | ".join(fmt(value(config)) for _, value in task.columns) + " | "
+                + (f"{entry.throughput:.0f}" if entry and entry.throughput else "-") + " | "
+                + (", ".join(f"{k} {v:.2f}" for k, v in top) or "-") + " |"
+            )
+        results.sort(key=lambda r: -r[2]["test_accuracy"])
+        (first, s1, r1), (second, s2, r2) = results[0], results[1]
+        gap = r1["test_accuracy"] - r2["test_accuracy"]
+        errors = [standard_error(r["test_accuracy"], task.test_examples) for r in (r1, r2)]
+        error = (errors[0] ** 2 + errors[1] ** 2) ** 0.5 if None not in errors else None
+        lines += ["", (
+            f"At this budget {first.upper()} (`{s1['search']}`) beat {second.upper()} (`{s2['search']}`) on test by "
+            f"{gap * 100:.2f} ± {error * 100:.2f} points (more than twice the standard error of the gap)."
+            if error is not None and gap > 2 * error else
+            f"At this budget {first.upper()} and {second.upper()} differ by {gap * 100:.2f} points on test, "
+            "within twice the standard error of the gap: no measurable difference."
+        ), ""]
+    return lines
+
+
 def search_fidelity(search: dict[str, Any]) -> tuple[int | None, float | None, bool]:
     """(training examples or None for the whole split, max epochs, whether the subset is known) of a search's
     trials; read from its command and rows where an older summary did not record them (a subset left to the task's
@@ -311,6 +386,9 @@ def write_report(task: Task, ranked: list, searches: list[dict[str, Any]], folde
         lines += ["## Ablations", ""]
         for ablation in ablations:
             lines += ablation_section(ablation, portable)
+    equal_budget = equal_budget_section(task, searches, ranked)
+    if equal_budget:
+        lines += ["## Model families at equal search budget", "", *equal_budget]
     if searches:
         lines += ["## Searches", "", *search_section(searches, task.test_examples, portable), ""]
     lines += ["## Plots", ""]

@@ -109,7 +109,8 @@ def load_searches(ray_results: Path, task_name: str, export_folder: Path | None 
         settings = path.with_name("search_args.json")  # the fidelity an older summary did not record
         if settings.is_file():
             recorded = json.loads(settings.read_text())
-            summary = {**{k: recorded[k] for k in ("subset", "max_epochs") if k in recorded}, **summary}
+            summary = {**{k: recorded[k] for k in ("subset", "max_epochs") if k in recorded}, **summary,
+                       "settings": recorded}  # what the search was allowed to spend: equal budgets are compared
         if summary.get("workload") == task_name and summary.get("best_checkpoint") and summary.get("finished", True):
             found[summary["search"]] = summary
     return list(found.values())

@@ -205,3 +205,35 @@ def test_a_refit_gap_is_called_the_winners_curse_only_at_the_searchs_own_fidelit
     unknown = {**search, "command": "python -m search.imdb"}
     assert search_fidelity(unknown) == (None, 3, False)
     assert "(search val − refit val +1.00 points)," in search_section([unknown])[1]
+
+
+def test_searches_of_two_families_at_the_same_budget_are_compared_side_by_side():
+    """Only searches with the same recorded settings (bar the family and warm start) share a table, and the
+    verdict on their refits' test gap needs more than twice its standard error."""
+    import dataclasses
+
+    from experiments.markdown_report import budget_of, equal_budget_section
+    from tests.synthetic_task import TASK
+
+    task = dataclasses.replace(TASK, family=lambda c: c.get("kind"), search_settings=("kind",), test_examples=10_000)
+    settings = {"trials": 4, "subset": 500, "max_epochs": 2, "report_every": 0.5, "searcher": "optuna",
+                "scheduler": "asha", "grace_period": 0.5, "reduction_factor": 3, "seed": 0, "refit_epochs": 2}
+
+    def search(name, kind, test, **changed):
+        refit = {"val_accuracy": 0.7, "test_accuracy": test, "params": {"kind": kind, "hidden": 8, "lr": 0.01}}
+        return {"search": name, "trials": 4, "trial_epochs": 5, "wall_seconds": 120, "best_val_accuracy": 0.65,
+                "command": f"python -m search --task synthetic --kind {kind} --time-budget 30",
+                "machine": {"cpu": "x", "cpu_count": 2}, "rows": [{"params": {"kind": kind}}], "refit": [refit],
+                "settings": {**settings, "kind": kind, "warm_start": [kind], **changed},
+                "importance": {"lr": 0.7, "hidden": 0.3}}
+
+    a, b = search("a", "mlp", 0.80), search("b", "linear", 0.78)
+    assert budget_of(a, task) == budget_of(b, task) != budget_of(search("c", "linear", 0.5, trials=8), task)
+    lines = equal_budget_section(task, [a, b], ranked=[])
+    assert "4 trials on 500 training examples" in lines[0] and "a 30-minute search budget" in lines[0]
+    assert lines[4].startswith("| `a` | mlp | 4 | 5 | 2.0 min | 0.6500 | 0.7000 | 0.8000 ± 0.0040 |")
+    assert lines[4].endswith("| 8 | 0.01 | - | lr 0.70, hidden 0.30 |")
+    assert "MLP (`a`) beat LINEAR (`b`) on test by 2.00 ± 0.58 points" in lines[7]
+    close = equal_budget_section(task, [a, search("b", "linear", 0.795)], ranked=[])
+    assert "no measurable difference" in close[7]
+    assert equal_budget_section(task, [a, search("c", "linear", 0.5, trials=8)], ranked=[]) == []
