@@ -9,7 +9,10 @@ on the test split.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import signal
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -32,8 +35,6 @@ def train_and_test(
 
     import ray
     from ray import tune
-
-    from experiments.training import pick_device
 
     cpus = max(args.cpus_per_trial, int(ray.cluster_resources().get("CPU", 1) // len(configs)))  # spare cores
     to_config = functools.partial(pick_config, configs)
@@ -61,15 +62,57 @@ def train_and_test(
     results = tuner.fit()
     states = trial_states(path)
     records, finished = [], True
-    for result in results:
-        trial_id = trial_id_of(result)
-        if states.get(trial_id, "TERMINATED") != "TERMINATED" or result.error is not None:
-            finished = finished and result.error is not None  # an error is final; Ctrl-C is not
-            continue
-        folder = Path(result.get_best_checkpoint(METRIC, MODE).path)
-        metrics = json.loads((folder / "metrics.json").read_text())
-        test = task.evaluate_checkpoint(folder, data, pick_device())
-        tracker.log_trial_metrics(trial_id, {"test_accuracy": test["accuracy"], "test_loss": test["loss"]})
-        records.append({"index": result.config["grid_index"], "trial_id": trial_id, "metrics": metrics,
-                        "test_accuracy": test["accuracy"], "test_loss": test["loss"], "checkpoint": str(folder)})
-    return records, finished and len(results) == len(configs)
+    with interruptible() as interrupted:
+        for result in results:
+            trial_id = trial_id_of(result)
+            if states.get(trial_id, "TERMINATED") != "TERMINATED" or result.error is not None:
+                finished = finished and result.error is not None  # an error is final; Ctrl-C is not
+                continue
+            folder = Path(result.get_best_checkpoint(METRIC, MODE).path)
+            metrics = json.loads((folder / "metrics.json").read_text())
+            test, fresh = evaluate_once(task, folder, Path(result.path), data)
+            if fresh:
+                tracker.log_trial_metrics(trial_id, {"test_accuracy": test["accuracy"], "test_loss": test["loss"]})
+            records.append({"index": result.config["grid_index"], "trial_id": trial_id, "metrics": metrics,
+                            "test_accuracy": test["accuracy"], "test_loss": test["loss"], "checkpoint": str(folder)})
+    if interrupted.is_set():
+        print(f"interrupted during the test passes: {len(records)} run(s) tested and kept; resume to test the rest",
+              flush=True)
+    return records, finished and not interrupted.is_set() and len(results) == len(configs)
+
+
+TEST_RESULT = "test_result.json"  # in the trial's folder (never exported), for the checkpoint it names
+
+
+def evaluate_once(task: Task, checkpoint: Path, trial_folder: Path, data: Any) -> tuple[dict[str, Any], bool]:
+    """The checkpoint's one test pass, and whether it ran now: it is kept beside the trial, so a grid resumed
+    after an interruption during its test passes (minutes each on a CPU) does not test a run again."""
+    kept = trial_folder / TEST_RESULT
+    if kept.is_file():
+        recorded = json.loads(kept.read_text())
+        if recorded.get("checkpoint") == checkpoint.name:
+            return recorded, False
+    from experiments.training import pick_device
+
+    test = task.evaluate_checkpoint(checkpoint, data, pick_device())
+    result = {"checkpoint": checkpoint.name, "accuracy": test["accuracy"], "loss": test["loss"]}
+    staging = kept.with_name(f".{TEST_RESULT}.tmp")
+    staging.write_text(json.dumps(result) + "\n")
+    staging.replace(kept)
+    return result, True
+
+
+@contextlib.contextmanager
+def interruptible():
+    """Ctrl-C during the test passes ends them (Tune's own SIGINT handler outlives `fit()` and swallows it);
+    yields an Event set when that happened. The tests already run are kept."""
+    interrupted = threading.Event()
+    in_main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler) if in_main else None
+    try:
+        yield interrupted
+    except KeyboardInterrupt:
+        interrupted.set()
+    finally:
+        if in_main:
+            signal.signal(signal.SIGINT, previous)

@@ -365,3 +365,33 @@ def test_a_time_budget_ends_the_search_and_the_refit_follows(tmp_path, env):
     assert summary["wall_seconds"] >= 45
     parents, refits = runs_of(tmp_path / "mlflow.db", phase="refit")
     assert len(parents) == 1 and parents[0].info.status == "FINISHED" and len(refits) == 1
+
+
+def test_a_grid_tests_each_checkpoint_once_and_ctrl_c_ends_its_test_passes(tmp_path):
+    """A resumed ablation or refit does not test a run again (minutes each on a CPU); Ctrl-C, which Tune's handler
+    would swallow after `fit()`, ends the test passes and keeps what was tested."""
+    import os
+    import signal
+    import types
+
+    from search.grid import evaluate_once, interruptible
+
+    calls = []
+    task = types.SimpleNamespace(evaluate_checkpoint=lambda folder, data, device: calls.append(folder.name) or {
+        "accuracy": 0.5 + len(calls) / 10, "loss": 1.0})
+    first, second = tmp_path / "checkpoint_000001", tmp_path / "checkpoint_000002"
+    assert evaluate_once(task, first, tmp_path, None) == ({"checkpoint": first.name, "accuracy": 0.6, "loss": 1.0},
+                                                          True)
+    assert evaluate_once(task, first, tmp_path, None)[0]["accuracy"] == 0.6 and calls == [first.name]
+    assert evaluate_once(task, second, tmp_path, None) == ({"checkpoint": second.name, "accuracy": 0.7, "loss": 1.0},
+                                                           True)  # a later best checkpoint is tested anew
+    handler = signal.signal(signal.SIGINT, lambda *_: None)  # as Tune leaves it: Ctrl-C ignored
+    try:
+        with interruptible() as interrupted:
+            os.kill(os.getpid(), signal.SIGINT)
+            for _ in range(100):
+                time.sleep(0.01)
+            pytest.fail("Ctrl-C did not end the test passes")
+        assert interrupted.is_set() and signal.getsignal(signal.SIGINT) is not signal.default_int_handler
+    finally:
+        signal.signal(signal.SIGINT, handler)
