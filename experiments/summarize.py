@@ -295,11 +295,14 @@ def run(args: argparse.Namespace) -> int:
                   f"search, no export in {args.out / task.export_folder})")
             continue
         data_dir = args.data_dirs.get(task.key)
+        best = max(candidates, key=lambda e: e.val_accuracy)
+        confusions = any(e.confusion for e in candidates)  # the task gives them: the report shows the best's
         for entry in candidates:
             # a model trained on another device (bf16 there) is re-measured here, so evaluate reproduces it
             elsewhere = (entry.machine.get("gpu") != here.get("gpu") and entry.test_accuracy is not None
                          and entry.test_accuracy_at_training is None)  # not re-measured yet
-            if entry.test_accuracy is None or (elsewhere and data_dir is not None):
+            no_confusion = entry is best and confusions and entry.confusion is None and data_dir is not None
+            if entry.test_accuracy is None or (elsewhere and data_dir is not None) or no_confusion:
                 if data_dir is None:
                     raise UsageError(f"{entry.name} has no test accuracy yet: pass {data_flag(task)} to evaluate it")
                 if elsewhere:
