@@ -180,6 +180,20 @@ def evaluate_candidate(entry: Candidate, task: Task, data_dir: str | None) -> No
         entry.confusion, entry.class_names = result["confusion"].tolist(), result["class_names"]
 
 
+def reuse_export(entry: Candidate, folder: Path) -> None:
+    """The test numbers an earlier export of this very model recorded (same config, epochs and validation score):
+    a search trial is not tested again each time the report is regenerated (minutes per model on a CPU)."""
+    exported = folder / entry.name
+    if not (exported / "metrics.json").is_file() or not (exported / "experiment_config.json").is_file():
+        return
+    recorded = json.loads((exported / "metrics.json").read_text())
+    same = (json.loads((exported / "experiment_config.json").read_text()) == entry.config
+            and recorded.get("val_accuracy") == entry.val_accuracy and recorded.get("epochs") == entry.epochs)
+    if same and recorded.get("test_accuracy") is not None:
+        entry.test_accuracy, entry.params = recorded["test_accuracy"], entry.params or recorded.get("params")
+        entry.confusion, entry.class_names = recorded.get("test_confusion_matrix"), recorded.get("class_names")
+
+
 def export_candidate(entry: Candidate, target: Path, with_weights: bool) -> None:
     """Stage the folder (config, tokenizer/processor, metrics, weights if asked), then swap it in."""
     staging = target.parent / f".{target.name}.export"
@@ -302,6 +316,8 @@ def run(args: argparse.Namespace) -> int:
             elsewhere = (entry.machine.get("gpu") != here.get("gpu") and entry.test_accuracy is not None
                          and entry.test_accuracy_at_training is None)  # not re-measured yet
             no_confusion = entry is best and confusions and entry.confusion is None and data_dir is not None
+            if entry.test_accuracy is None:
+                reuse_export(entry, args.out / task.export_folder)
             if entry.test_accuracy is None or (elsewhere and data_dir is not None) or no_confusion:
                 if data_dir is None:
                     raise UsageError(f"{entry.name} has no test accuracy yet: pass {data_flag(task)} to evaluate it")

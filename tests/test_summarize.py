@@ -237,3 +237,21 @@ def test_searches_of_two_families_at_the_same_budget_are_compared_side_by_side()
     close = equal_budget_section(task, [a, search("b", "linear", 0.795)], ranked=[])
     assert "no measurable difference" in close[7]
     assert equal_budget_section(task, [a, search("c", "linear", 0.5, trials=8)], ranked=[]) == []
+
+
+def test_a_search_trial_exported_before_is_not_tested_again_unless_it_changed(tmp_path):
+    from experiments.summarize import Candidate, reuse_export
+
+    def candidate(val):
+        return Candidate(task="imdb", family="gru", name="search_s", source="search s", config={"lr": 0.01},
+                         val_accuracy=val, test_accuracy=None, epochs=2, train_seconds=1.0, params=None,
+                         throughput=None, history=[], checkpoint=tmp_path)
+
+    (tmp_path / "search_s").mkdir()
+    (tmp_path / "search_s" / "experiment_config.json").write_text(json.dumps({"lr": 0.01}))
+    (tmp_path / "search_s" / "metrics.json").write_text(json.dumps(
+        {"val_accuracy": 0.7, "epochs": 2, "test_accuracy": 0.69, "params": 123}))
+    same, retrained = candidate(0.7), candidate(0.71)
+    reuse_export(same, tmp_path)
+    reuse_export(retrained, tmp_path)
+    assert (same.test_accuracy, same.params) == (0.69, 123) and retrained.test_accuracy is None
