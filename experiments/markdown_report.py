@@ -48,7 +48,7 @@ def model_table(task: Task, ranked: list) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for i, e in enumerate(ranked):
         cells = ["★" if i == 0 else "", f"`{e.name}`", e.source, *[fmt(value(e.config)) for _, value in task.columns],
-                 f"{e.params / 1e6:.2f} M" if e.params else "-", str(e.epochs), f"{e.val_accuracy:.4f}",
+                 f"{e.params / 1e6:.2f} M" if e.params else "-", fmt(e.epochs), f"{e.val_accuracy:.4f}",
                  with_error(e.test_accuracy, task.test_examples), f"{e.train_seconds / 60:.1f} min",
                  f"{e.throughput:.0f}" if e.throughput else "-"]
         lines.append("| " + " | ".join(cells) + " |")
@@ -201,6 +201,7 @@ def equal_budget_section(task: Task, searches: list[dict[str, Any]], ranked: lis
         key = budget_of(s, task)
         if key is not None and len(families) == 1 and s.get("refit"):
             groups.setdefault(key, []).append((families.pop(), s))
+    columns = [(c, value) for c, value in task.columns if c != "family"]
     lines = []
     for key, members in groups.items():
         if len({family for family, _ in members}) < 2:
@@ -216,9 +217,9 @@ def equal_budget_section(task: Task, searches: list[dict[str, Any]], ranked: lis
             + f"; refit of the best on the whole split for {budget['refit_epochs']} epochs; machine "
             f"{json.dumps(budget['machine'])}.", "",
             "| search | family | trials run | trial-epochs | wall (search + refit) | best search val | refit val | "
-            f"refit test | params | {' | '.join(c for c, _ in task.columns)} | {task.unit}/s (refit) | "
+            f"refit test | params | {' | '.join(c for c, _ in columns)} | {task.unit}/s (refit) | "
             "most important (fANOVA) |",
-            "|" + "---|" * (11 + len(task.columns)),
+            "|" + "---|" * (11 + len(columns)),
         ]
         results = []
         for family, s in members:
@@ -228,13 +229,13 @@ def equal_budget_section(task: Task, searches: list[dict[str, Any]], ranked: lis
             top = sorted((s.get("importance") or {}).items(), key=lambda kv: -kv[1])[:3]
             results.append((family, s, refit))
             lines.append(
-                f"| `{s['search']}` | {family} | {s['trials']} | {s['trial_epochs']:g} | "
+                f"| `{s['search']}` | {family} | {s['trials']} | {s['trial_epochs']:.1f} | "
                 f"{s['wall_seconds'] / 60:.1f} min | {s['best_val_accuracy']:.4f} | {refit['val_accuracy']:.4f} | "
                 f"{with_error(refit['test_accuracy'], task.test_examples)} | "
                 + (f"{entry.params / 1e6:.2f} M" if entry and entry.params else "-") + " | "
-                + " | ".join(fmt(value(config)) for _, value in task.columns) + " | "
+                + " | ".join(fmt(value(config)) for _, value in columns) + " | "
                 + (f"{entry.throughput:.0f}" if entry and entry.throughput else "-") + " | "
-                + (", ".join(f"{k} {v:.2f}" for k, v in top) or "-") + " |"
+                + (", ".join(f"{k} {v:.2f}" for k, v in top) or "too few finished trials") + " |"
             )
         results.sort(key=lambda r: -r[2]["test_accuracy"])
         (first, s1, r1), (second, s2, r2) = results[0], results[1]

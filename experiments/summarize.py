@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import shutil
 import tarfile
 import time
@@ -39,7 +40,7 @@ class Candidate:
     config: dict[str, Any]
     val_accuracy: float
     test_accuracy: float | None
-    epochs: int
+    epochs: float  # fractional where the best report fell inside an epoch
     train_seconds: float
     params: int | None
     throughput: float | None
@@ -154,11 +155,23 @@ def candidates_from_searches(searches: list[dict[str, Any]], task: Task) -> list
                 source=f"search {search['search']}" + (" (refit)" if refits else ""),
                 config=json.loads((checkpoint / "experiment_config.json").read_text()),
                 val_accuracy=metrics["val_accuracy"], test_accuracy=row.get("test_accuracy") if refits else None,
-                epochs=metrics["epoch"], train_seconds=metrics["train_seconds"], params=None,
+                epochs=metrics["epoch"], train_seconds=metrics["train_seconds"],
+                params=_params_in(checkpoint),
                 throughput=_throughput(metrics["history"]), history=metrics["history"], checkpoint=checkpoint,
                 machine=search.get("machine", {}), command=search.get("command", ""),
             ))
     return candidates
+
+
+def _params_in(checkpoint: Path) -> int | None:
+    """Parameters stored in a checkpoint's weights (read from the safetensors header, nothing loaded)."""
+    weights = checkpoint / "model.safetensors"
+    if not weights.is_file():
+        return None
+    from safetensors import safe_open
+
+    with safe_open(weights, framework="pt") as f:
+        return sum(math.prod(f.get_slice(key).get_shape()) for key in f.keys())
 
 
 def _best_checkpoint_of(row: dict[str, Any], search: dict[str, Any]) -> Path:

@@ -231,7 +231,7 @@ def test_searches_of_two_families_at_the_same_budget_are_compared_side_by_side()
     assert budget_of(a, task) == budget_of(b, task) != budget_of(search("c", "linear", 0.5, trials=8), task)
     lines = equal_budget_section(task, [a, b], ranked=[])
     assert "4 trials on 500 training examples" in lines[0] and "a 30-minute search budget" in lines[0]
-    assert lines[4].startswith("| `a` | mlp | 4 | 5 | 2.0 min | 0.6500 | 0.7000 | 0.8000 ± 0.0040 |")
+    assert lines[4].startswith("| `a` | mlp | 4 | 5.0 | 2.0 min | 0.6500 | 0.7000 | 0.8000 ± 0.0040 |")
     assert lines[4].endswith("| 8 | 0.01 | - | lr 0.70, hidden 0.30 |")
     assert "MLP (`a`) beat LINEAR (`b`) on test by 2.00 ± 0.58 points" in lines[7]
     close = equal_budget_section(task, [a, search("b", "linear", 0.795)], ranked=[])
