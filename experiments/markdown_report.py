@@ -149,7 +149,7 @@ def search_section(searches: list[dict[str, Any]], test_examples: int = 0,
         resumed = f", resumed {s['resumes']}×" if s.get("resumes") else ""
         lines.append(
             f"- `{s['search']}` ({s['searcher']} + {s['scheduler']}, reports every {s.get('report_every', 1):g} "
-            f"epoch): {s['trials']} trials, {s['trial_epochs']:g} trial-epochs in {s['wall_seconds'] / 60:.1f} min "
+            f"epoch): {s['trials']} trials, {s['trial_epochs']:.1f} trial-epochs in {s['wall_seconds'] / 60:.1f} min "
             f"wall{resumed} — {s['completed']} completed, {s['stopped_early']} stopped early, {s['errored']} errored; "
             f"best val {s['best_val_accuracy']:.4f}. Command: `{portable(s.get('command', ''))}`"
             + (f" (resumed with `{portable(s['resumed_with'])}`)" if s.get("resumed_with") else "")
