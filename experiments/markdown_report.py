@@ -176,6 +176,12 @@ def search_section(searches: list[dict[str, Any]], test_examples: int = 0,
     return lines
 
 
+def command_flag(command: str, name: str) -> str | None:
+    """The value given to `name` in a recorded command line (None when absent)."""
+    words = shlex.split(command)
+    return words[words.index(name) + 1] if name in words[:-1] else None
+
+
 def budget_of(search: dict[str, Any], task: Task) -> str | None:
     """What a search was allowed to spend, as a key two searches can share: its recorded settings without those
     that choose what is searched (the task's own, e.g. CIFAR's --model) or where it starts (--warm-start), plus
@@ -183,9 +189,8 @@ def budget_of(search: dict[str, Any], task: Task) -> str | None:
     settings = search.get("settings")
     if not settings:
         return None
-    words = shlex.split(search.get("command", ""))
     budget = {k: v for k, v in settings.items() if k not in (*task.search_settings, "warm_start")}
-    budget["time_budget"] = words[words.index("--time-budget") + 1] if "--time-budget" in words[:-1] else None
+    budget["time_budget"] = command_flag(search.get("command", ""), "--time-budget")  # not a kept setting: resumable
     budget["machine"] = {k: v for k, v in search.get("machine", {}).items() if k in ("cpu", "cpu_count", "gpu")}
     return json.dumps(budget, sort_keys=True)
 
@@ -256,13 +261,12 @@ def search_fidelity(search: dict[str, Any]) -> tuple[int | None, float | None, b
     """(training examples or None for the whole split, max epochs, whether the subset is known) of a search's
     trials; read from its command and rows where an older summary did not record them (a subset left to the task's
     default is not in its command: then it is unknown)."""
-    words = shlex.split(search.get("command", ""))
-
-    def flag(name: str) -> str | None:
-        return words[words.index(name) + 1] if name in words[:-1] else None
-    subset_known = "subset" in search or flag("--subset") is not None
-    subset = search["subset"] if "subset" in search else (int(flag("--subset")) if flag("--subset") else None)
-    max_epochs = search.get("max_epochs") or (float(flag("--max-epochs")) if flag("--max-epochs") else None)
+    command = search.get("command", "")
+    search = {**search.get("settings", {}), **search}  # search_args.json, where the summarizer attached it
+    subset_flag, max_epochs_flag = command_flag(command, "--subset"), command_flag(command, "--max-epochs")
+    subset_known = "subset" in search or subset_flag is not None
+    subset = search["subset"] if "subset" in search else (int(subset_flag) if subset_flag else None)
+    max_epochs = search.get("max_epochs") or (float(max_epochs_flag) if max_epochs_flag else None)
     if max_epochs is None and search.get("rows"):  # every trial's schedule spans the search's max epochs
         max_epochs = max(r["params"].get("epochs", 0) for r in search["rows"]) or None
     return subset, max_epochs, subset_known

@@ -107,11 +107,9 @@ def load_searches(ray_results: Path, task_name: str, export_folder: Path | None 
     kept = sorted((export_folder / SEARCHES_KEPT).glob("*.json")) if export_folder is not None else []
     for path in [*kept, *sorted(ray_results.glob("*/search_summary.json"))]:  # this machine's own win
         summary = json.loads(path.read_text())
-        settings = path.with_name("search_args.json")  # the fidelity an older summary did not record
+        settings = path.with_name("search_args.json")  # its budget (equal budgets are compared) and fidelity
         if settings.is_file():
-            recorded = json.loads(settings.read_text())
-            summary = {**{k: recorded[k] for k in ("subset", "max_epochs") if k in recorded}, **summary,
-                       "settings": recorded}  # what the search was allowed to spend: equal budgets are compared
+            summary["settings"] = json.loads(settings.read_text())
         if summary.get("workload") == task_name and summary.get("best_checkpoint") and summary.get("finished", True):
             found[summary["search"]] = summary
     return list(found.values())
@@ -165,8 +163,8 @@ def candidates_from_searches(searches: list[dict[str, Any]], task: Task) -> list
 
 def _params_in(checkpoint: Path) -> int | None:
     """Parameters stored in a checkpoint's weights (read from the safetensors header, nothing loaded)."""
-    weights = checkpoint / "model.safetensors"
-    if not weights.is_file():
+    weights = next((checkpoint / name for name in WEIGHT_FILES if (checkpoint / name).is_file()), None)
+    if weights is None:
         return None
     from safetensors import safe_open
 

@@ -188,7 +188,7 @@ def test_a_failing_trial_is_marked_errored_and_the_search_goes_on(tmp_path, env,
 def test_ctrl_c_leaves_an_unfinished_search_that_resumes(tmp_path, env, imdb_dir):
     cmd = search_cmd("search.imdb", tmp_path, imdb_dir, "--trials", "3", "--max-epochs", "2", "--name", "c1",
                      "--concurrency", "1", "--scheduler", "fifo", "--refit", "0",
-                     "--report-every", "1")  # a resumed refit is tested on the synthetic task (test_engine.py)
+                     "--report-every", "1")  # the refit after a search: the synthetic task's (test_engine.py)
     driver = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                               start_new_session=True)
     first_result = None
