@@ -272,6 +272,19 @@ def search_fidelity(search: dict[str, Any]) -> tuple[int | None, float | None, b
     return subset, max_epochs, subset_known
 
 
+def runs_line(ablation: dict[str, Any]) -> str:
+    """How many runs, and where their time went: runs reused from an earlier ablation were trained there."""
+    reused: dict[str, int] = {}
+    for row in ablation["rows"]:
+        if "reused_from" in row:
+            reused[row["reused_from"]] = reused.get(row["reused_from"], 0) + 1
+    trained = len(ablation["rows"]) - sum(reused.values())
+    line = f"{trained} runs trained in {ablation['wall_seconds'] / 60:.1f} min"
+    for source, count in sorted(reused.items()):
+        line += f", {count} reused from `{source}` (same configs, seeds and data; trained there)"
+    return line
+
+
 def ablation_section(ablation: dict[str, Any], portable: Callable[[str], str] = str) -> list[str]:
     """Mean ± std over seeds per factor and level, the base marked, and only the conclusions the spread supports:
     a level differs from the base when the gap in mean test accuracy exceeds twice its standard error
@@ -282,7 +295,7 @@ def ablation_section(ablation: dict[str, Any], portable: Callable[[str], str] = 
     lines = [
         f"### Ablation `{ablation['search']}` around `{ablation['base']}`", "",
         f"One factor at a time, {ablation['seeds']} seeds each, {ablation['epochs']} epoch(s) on {data}; "
-        f"{len(ablation['rows'])} runs in {ablation['wall_seconds'] / 60:.1f} min. "
+        f"{runs_line(ablation)}. "
         f"Command: `{portable(ablation['command'])}`",
         "", "| factor | level | seeds | val acc (mean ± std) | test acc (mean ± std) | test vs base | verdict |",
         "|---|---|---|---|---|---|---|",

@@ -116,14 +116,17 @@ def load_searches(ray_results: Path, task_name: str, export_folder: Path | None 
 
 
 def load_ablations(ray_results: Path, task_name: str, export_folder: Path) -> list[dict[str, Any]]:
-    """Every finished ablation of this task (`ablation_summary.json`), and those an earlier report kept."""
+    """Every finished ablation of this task (`ablation_summary.json`), and those an earlier report kept, except
+    one whose runs are all part of a larger ablation (which reused them)."""
     found: dict[str, dict[str, Any]] = {}
     for path in [*sorted((export_folder / ABLATIONS_KEPT).glob("*.json")),
                  *sorted(ray_results.glob("*/ablation_summary.json"))]:
         summary = json.loads(path.read_text())
         if summary.get("workload") == task_name and summary.get("finished") and summary.get("cells"):
             found[summary["search"]] = summary
-    return list(found.values())
+    runs_of = {name: {r["trial_id"] for r in summary["rows"]} for name, summary in found.items()}
+    return [summary for name, summary in found.items()  # one extended by a larger ablation is shown in that one
+            if not any(other != name and runs_of[name] < runs_of[other] for other in runs_of)]
 
 
 def keep_searches(searches: list[dict[str, Any]], folder: Path, kept: str = SEARCHES_KEPT) -> None:

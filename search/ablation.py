@@ -151,6 +151,31 @@ def format_cells(cells: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def run_key(config: dict[str, Any]) -> str:
+    """What makes two runs the same: every field but the display name (the seed and epochs are fields)."""
+    return json.dumps({k: v for k, v in config.items() if k != "config_name"}, sort_keys=True)
+
+
+def reusable_rows(root: str, name: str, workload: str, subset: int | None, train_size: int,
+                  runs: list[AblationRun]) -> dict[int, dict[str, Any]]:
+    """Design index → the row of an earlier ablation (not this one) that trained and tested that run on the
+    same training data; the first such ablation by name wins."""
+    from pathlib import Path
+
+    wanted = {run_key(run.config): i for i, run in enumerate(runs)}
+    found: dict[int, dict[str, Any]] = {}
+    for path in sorted(Path(root).glob(f"*/{SUMMARY}")):
+        earlier = json.loads(path.read_text())
+        if earlier.get("search") == name or earlier.get("workload") != workload or \
+                earlier.get("subset") != subset or earlier.get("train_size") != train_size:
+            continue
+        for row in earlier.get("rows", []):
+            index = wanted.get(run_key(row["config"]))
+            if index is not None and index not in found:
+                found[index] = {**row, "reused_from": row.get("reused_from", earlier["search"])}
+    return found
+
+
 def main(task: Task, args: argparse.Namespace, argv: list[str], started: float) -> int:
     from experiments.cli import machine_info
     from search import engine
@@ -183,36 +208,47 @@ def main(task: Task, args: argparse.Namespace, argv: list[str], started: float) 
         print(f"ablation {name} has already finished (its summary: {experiment_path}/{SUMMARY})")
         return 0
     data = task.load_data(args.data_dir, args.subset, 0)
-    engine.start_ray(args)
+    reused = reusable_rows(root, name, task.name, args.subset, len(data.train), runs)
+    to_train = [i for i in range(len(runs)) if i not in reused]
+    sources = sorted({row["reused_from"] for row in reused.values()})
+    if reused:
+        print(f"ablation {name}: {len(reused)} of {len(runs)} runs already trained and tested by "
+              f"{', '.join(sources)}: reused, not trained again", flush=True)
+    if to_train:
+        engine.start_ray(args)
     tracker = MlflowSearchTracker(
         args.tracking_uri or default_tracking_uri(), args.experiment, name,
         {"workload": task.name, "kind": "ablation", "base": args.ablate, "vary": " ".join(args.vary),
          "seeds": args.seeds, "max_epochs": args.max_epochs, "subset": args.subset,
-         "command": " ".join([engine.search_command(task), shlex.join(argv)])},
+         "command": " ".join([engine.search_command(task), shlex.join(argv)]),
+         **({"reused_runs": f"{len(reused)} from {', '.join(sources)}"} if reused else {})},
         trial_params=task.fixed_params(data), max_epochs=args.max_epochs, phase="ablation",
     )
-    configs = [run.config for run in runs]
+    configs = [runs[i].config for i in to_train]
     with engine.WallClock(experiment_path, previous is not None or args.resume, started) as clock:
-        print(f"ablation {name}: {len(runs)} runs of {args.max_epochs} epoch(s) on {len(data.train):,} training "
-              f"{task.example_noun}s", flush=True)
-        records, finished = train_and_test(task, args, configs, data, root, name, tracker, name)
-        rows = []
+        print(f"ablation {name}: {len(configs)} runs of {args.max_epochs} epoch(s) to train on {len(data.train):,} "
+              f"training {task.example_noun}s", flush=True)
+        records, finished = train_and_test(task, args, configs, data, root, name, tracker, name) if configs \
+            else ([], True)
+        rows = [reused[i] for i in sorted(reused)]
         for record in records:
-            run = runs[record["index"]]
+            run = runs[to_train[record["index"]]]
             rows.append({"factor": run.factor, "level": run.level, "seed": run.seed, "trial_id": record["trial_id"],
                          "val_accuracy": record["metrics"]["val_accuracy"], "test_accuracy": record["test_accuracy"],
                          "epochs": args.max_epochs, "config": run.config})
         summary = {
             "kind": "ablation", "search": name, "workload": task.name, "base": args.ablate, "seeds": args.seeds,
             "epochs": args.max_epochs, "subset": args.subset, "train_size": len(data.train), "runs": len(runs),
+            "reused": len(reused),
             "finished": finished, "wall_seconds": clock.seconds, "resumes": clock.resumes,
             "command": tracker.search_params["command"], "machine": machine_info(),
             "cells": aggregate(rows) if rows else [], "rows": rows,
         }
     engine.write_summary(experiment_path, summary, SUMMARY)
     table = format_cells(summary["cells"])
-    numbers = {k: summary[k] for k in ("runs", "wall_seconds", "resumes", "seeds", "epochs")}
-    tracker.finish_search(numbers, table, {r["trial_id"] for r in rows}, "FINISHED" if finished else "KILLED")
+    numbers = {k: summary[k] for k in ("runs", "reused", "wall_seconds", "resumes", "seeds", "epochs")}
+    trained_here = {r["trial_id"] for r in rows if "reused_from" not in r}
+    tracker.finish_search(numbers, table, trained_here, "FINISHED" if finished else "KILLED")
     print("\n" + table)
     print(f"\nablation {name}: {len(rows)}/{len(runs)} runs in {clock.seconds / 60:.1f} min; "
           f"summary {experiment_path}/{SUMMARY}")

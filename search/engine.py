@@ -78,6 +78,18 @@ class TuneReporter:
         self.restored_dirs.clear()
 
 
+def quiet_shutdown_hook(default: Callable[[Any], None]) -> Callable[[Any], None]:
+    """A `sys.unraisablehook` for trial workers. Ray stops a worker whose trial ended with SIGTERM, and its handler
+    raises SystemExit wherever the worker happens to be; inside a garbage-collection callback Python cannot raise
+    it and prints "Exception ignored in … SystemExit: 1" with a traceback — a normal shutdown that reads like a
+    failure. Only that one is dropped; every other unraisable error still goes to `default`."""
+    def hook(unraisable: Any) -> None:
+        if unraisable.exc_type is not SystemExit:
+            default(unraisable)
+    hook.quiets_shutdown = True  # type: ignore[attr-defined]
+    return hook
+
+
 def run_trial(
     config: dict[str, Any],
     data: Any = None,
@@ -94,6 +106,8 @@ def run_trial(
     for noisy in ("ray.train", "ray.tune"):  # one "Checkpoint successfully created" line per epoch and trial
         logging.getLogger(noisy).setLevel(logging.WARNING)
     torch.set_num_threads(max(1, threads))
+    if not getattr(sys.unraisablehook, "quiets_shutdown", False):  # once per worker process
+        sys.unraisablehook = quiet_shutdown_hook(sys.unraisablehook)
     trial_config = to_config(config)
     trial_config["config_name"] = f"{search_name}-{tune.get_context().get_trial_id()}"
     reporter = TuneReporter(reports_per_epoch)

@@ -264,6 +264,20 @@ def test_report_points_cover_each_epoch_once():
     assert report_points(2, 4) == [1, 1, 2, 2]  # fewer steps than reports: some reports train no step
 
 
+def test_a_trial_worker_stopped_by_ray_prints_no_traceback_but_real_errors_still_show():
+    """Ray's SIGTERM handler raises SystemExit inside whatever runs, here a finalizer: Python reports it as an
+    unraisable exception with a traceback unless the worker's hook drops it."""
+    code = "\n".join([
+        "import sys", "from search.engine import quiet_shutdown_hook",
+        "sys.unraisablehook = quiet_shutdown_hook(sys.unraisablehook)",
+        "class Dies:", "    def __init__(self, error): self.error = error", "    def __del__(self): raise self.error",
+        "Dies(SystemExit(1))", "Dies(ValueError('a real error'))",
+    ])
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0
+    assert "SystemExit" not in done.stderr and "ValueError: a real error" in done.stderr
+
+
 def test_only_rays_staging_race_is_dropped_from_its_experiment_state_log():
     """Ray uploads its state while the next save renames a `.<uuid>-tmp-…` file; any other error still shows."""
     import logging
@@ -323,7 +337,20 @@ def test_an_ablation_trains_base_and_each_level_per_seed_under_one_parent(tmp_pa
     parents, children = runs_of(tmp_path / "mlflow.db", phase="ablation")
     assert len(parents) == 1 and len(children) == 6
     assert all("test_accuracy" in c.data.metrics for c in children)
-    # the report shows each level against the base, mean ± std over seeds
+    # a larger design under a new name trains only its new runs (hidden=16 × 2) and reuses the other six
+    bigger = subprocess.run(search_cmd(tmp_path, "--ablate", "blob_wide", "--vary", "hidden=4,16,64", "--vary",
+                                       "lr=0.05", "--seeds", "2", "--max-epochs", "1", "--name", "abl2"),
+                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=400)
+    assert bigger.returncode == 0, bigger.stdout[-3000:] + bigger.stderr[-3000:]
+    assert "6 of 8 runs already trained and tested by abl: reused" in bigger.stdout
+    extended = json.loads((tmp_path / "ray_results" / "abl2" / "ablation_summary.json").read_text())
+    assert extended["finished"] and extended["reused"] == 6 and len(extended["rows"]) == 8
+    reused = [r for r in extended["rows"] if r.get("reused_from") == "abl"]
+    assert {r["trial_id"] for r in reused} == {r["trial_id"] for r in summary["rows"]}
+    assert {(r["factor"], r["level"]) for r in extended["rows"] if "reused_from" not in r} == {("hidden", 16)}
+    parents, children = runs_of(tmp_path / "mlflow.db", phase="ablation")
+    assert len(parents) == 2 and len(children) == 8  # abl's six children are not deleted by abl2
+    # the report shows each level against the base, mean ± std over seeds; abl is shown inside abl2
     task = get_task(TASK_KEY)
     assert runner.main(task, ["--config", "blob_mlp", "--epochs", "1", "--output-dir",
                               str(tmp_path / "outputs" / "synthetic")], module="experiments.runner") == 0
@@ -331,9 +358,10 @@ def test_an_ablation_trains_base_and_each_level_per_seed_under_one_parent(tmp_pa
                            "--out", str(tmp_path / "out"), "--tasks", TASK_KEY]) == 0
     report = (tmp_path / "out" / "synthetic-blobs" / "report.md").read_text()
     base = cells[("base", "null")]
-    assert "### Ablation `abl` around `blob_wide`" in report and "| — | **base** | 2 |" in report
+    assert "### Ablation `abl2` around `blob_wide`" in report and "| — | **base** | 2 |" in report
+    assert "### Ablation `abl` " not in report and "6 reused from `abl`" in report
     assert f"{base['test_mean']:.4f} ± {base['test_std']:.4f}" in report
-    assert (tmp_path / "out" / "synthetic-blobs" / "ablations" / "abl.json").is_file()
+    assert (tmp_path / "out" / "synthetic-blobs" / "ablations" / "abl2.json").is_file()
     dry = subprocess.run(search_cmd(tmp_path, "--ablate", "blob_wide", "--vary", "hidden=4", "--seeds", "3",
                                     "--dry-run"), cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert dry.returncode == 0 and "6 runs of 4 epoch(s)" in dry.stdout
