@@ -168,6 +168,22 @@ def test_cli_trains_and_evaluates_on_test(imdb_dir, tmp_path, capsys):
     assert "test_accuracy=" in capsys.readouterr().out
 
 
+def test_val_leak_benchmark_rebuilds_the_validation_split_runs_train_on(imdb_dir, tmp_path, capsys):
+    """Its validation accuracy is the run's own: the same reviews, so its split of them is a split of the real one."""
+    from experiments.benchmarks import imdb_val_leak
+
+    config = tmp_path / "tiny.json"
+    ExperimentConfig(config_name="tiny_leak", **{**FAST, "epochs": 1}).to_json(config)
+    assert imdb_cli.main(["--config", str(config), "--data-dir", str(imdb_dir), "--output-dir", str(tmp_path)]) == 0
+    record = json.loads((tmp_path / "tiny_leak" / "run.json").read_text())
+    capsys.readouterr()
+    argv = [record["checkpoint"], str(tmp_path / "not_a_model"), "--data-dir", str(imdb_dir), "--test-sample", "50"]
+    assert imdb_val_leak.main(argv) == 0
+    rows = {line.split()[0]: line.split() for line in capsys.readouterr().out.splitlines() if line.strip()}
+    assert float(rows["best"][1]) == pytest.approx(record["val_accuracy"], abs=1e-4)
+    assert rows["not_a_model"][1] == "skipped:"
+
+
 def test_cli_bad_input_exits_2_without_traceback(tmp_path):
     import subprocess
     import sys
