@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -191,3 +192,17 @@ def test_cli_bad_input_exits_2_without_traceback(tmp_path):
     done = subprocess.run([sys.executable, "-m", "experiments.imdb", "--config", "nope"], capture_output=True,
                           text=True)
     assert done.returncode == 2 and "unknown preset" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_the_report_explains_a_best_model_that_validation_overrates():
+    from experiments.summarize import Candidate
+    from experiments.tasks.imdb import comparison
+
+    def candidate(name: str, val: float, test: float) -> Candidate:
+        return Candidate("imdb", "gru", name, "one-config run", {"num_layers": 1, "is_bidirectional": True}, val,
+                         test, 4, 60.0, 1000, 100.0, [], Path(name))
+
+    overrated = comparison([candidate("lucky", 0.9092, 0.8833), candidate("steady", 0.8996, 0.8988)])
+    assert any("`lucky` scores 2.6 points higher on validation than on test" in line and
+               "imdb_val_leak model_checkpoints/assignment2-1-2/lucky" in line for line in overrated)
+    assert not any("higher on validation" in line for line in comparison([candidate("steady", 0.8996, 0.8988)]))

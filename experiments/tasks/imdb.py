@@ -129,6 +129,15 @@ def comparison(ranked: list) -> list[str]:
     if len(by_depth) > 1:
         parts = [f"{d} layer{'s' if d != 1 else ''}: {mean(v):.2%}" for d, v in sorted(by_depth.items())]
         text.append("Mean test accuracy by depth — " + "; ".join(parts) + ".")
+    best = ranked[0] if ranked else None
+    if best is not None and best.test_accuracy is not None and best.val_accuracy - best.test_accuracy > 0.01:
+        text.append(
+            f"`{best.name}` scores {(best.val_accuracy - best.test_accuracy) * 100:.1f} points higher on validation "
+            "than on test. The validation reviews are drawn at random from the train split, so many share a movie "
+            "with training reviews (the test split holds other movies), and validation rewards a model that has "
+            "learnt movie names. `python -m experiments.benchmarks.imdb_val_leak "
+            f"model_checkpoints/assignment2-1-2/{best.name} --data-dir ../shared/data/imdb` measures that."
+        )
     return text
 
 
