@@ -463,7 +463,8 @@ class WallClock:
         self.path = None if "://" in experiment_path else Path(experiment_path) / "wall.json"
         saved = json.loads(self.path.read_text()) if self.path is not None and self.path.is_file() else {}
         self.before = float(saved.get("seconds", 0.0))
-        self.resumes = int(saved.get("resumes", 0)) + (1 if resumed else 0)
+        # a wall.json from an earlier process is a resume too: an ablation restarted by its `--name` after a kill
+        self.resumes = int(saved.get("resumes", 0)) + (1 if resumed or saved else 0)
         self.started, self.every = started, every  # from the command's start: data and Ray start-up count
         self._stop = None
 

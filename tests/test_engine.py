@@ -278,6 +278,20 @@ def test_a_trial_worker_stopped_by_ray_prints_no_traceback_but_real_errors_still
     assert "SystemExit" not in done.stderr and "ValueError: a real error" in done.stderr
 
 
+def test_wall_time_and_resumes_carry_over_to_the_next_process_on_the_same_folder(tmp_path):
+    """Also when the next process was not told `--resume` (an ablation or grid restarted by its name)."""
+    from search.engine import WallClock
+
+    with WallClock(str(tmp_path), resumed=False, started=time.perf_counter() - 5.0) as first:
+        pass
+    assert first.resumes == 0 and first.seconds >= 5.0
+    again = WallClock(str(tmp_path), resumed=False, started=time.perf_counter() - 3.0)
+    assert again.resumes == 1 and again.seconds >= 8.0
+    with again:
+        pass
+    assert WallClock(str(tmp_path), resumed=True, started=time.perf_counter()).resumes == 2
+
+
 def test_only_rays_staging_race_is_dropped_from_its_experiment_state_log():
     """Ray uploads its state while the next save renames a `.<uuid>-tmp-…` file; any other error still shows."""
     import logging
