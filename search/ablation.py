@@ -15,6 +15,7 @@ import json
 import shlex
 import statistics
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from experiments.errors import ConfigError, UsageError
@@ -156,18 +157,16 @@ def run_key(config: dict[str, Any]) -> str:
     return json.dumps({k: v for k, v in config.items() if k != "config_name"}, sort_keys=True)
 
 
-def reusable_rows(root: str, name: str, workload: str, subset: int | None, train_size: int,
+def reusable_rows(root: str, name: str, workload: str, data: dict[str, Any],
                   runs: list[AblationRun]) -> dict[int, dict[str, Any]]:
     """Design index → the row of an earlier ablation (not this one) that trained and tested that run on the
-    same training data; the first such ablation by name wins."""
-    from pathlib import Path
-
+    same training data (`data`: subset, train_size, data_fingerprint where recorded); the first by name wins."""
     wanted = {run_key(run.config): i for i, run in enumerate(runs)}
     found: dict[int, dict[str, Any]] = {}
     for path in sorted(Path(root).glob(f"*/{SUMMARY}")):
         earlier = json.loads(path.read_text())
-        if earlier.get("search") == name or earlier.get("workload") != workload or \
-                earlier.get("subset") != subset or earlier.get("train_size") != train_size:
+        same_data = all(earlier.get(k, v) == v for k, v in data.items())  # older summaries lack the fingerprint
+        if earlier.get("search") == name or earlier.get("workload") != workload or not same_data:
             continue
         for row in earlier.get("rows", []):
             index = wanted.get(run_key(row["config"]))
@@ -208,7 +207,9 @@ def main(task: Task, args: argparse.Namespace, argv: list[str], started: float) 
         print(f"ablation {name} has already finished (its summary: {experiment_path}/{SUMMARY})")
         return 0
     data = task.load_data(args.data_dir, args.subset, 0)
-    reused = reusable_rows(root, name, task.name, args.subset, len(data.train), runs)
+    data_id = {"subset": args.subset, "train_size": len(data.train),
+               "data_fingerprint": getattr(data, "fingerprint", None)}
+    reused = reusable_rows(root, name, task.name, data_id, runs)
     to_train = [i for i in range(len(runs)) if i not in reused]
     sources = sorted({row["reused_from"] for row in reused.values()})
     if reused:
@@ -238,8 +239,7 @@ def main(task: Task, args: argparse.Namespace, argv: list[str], started: float) 
                          "epochs": args.max_epochs, "config": run.config})
         summary = {
             "kind": "ablation", "search": name, "workload": task.name, "base": args.ablate, "seeds": args.seeds,
-            "epochs": args.max_epochs, "subset": args.subset, "train_size": len(data.train), "runs": len(runs),
-            "reused": len(reused),
+            "epochs": args.max_epochs, **data_id, "runs": len(runs), "reused": len(reused),
             "finished": finished, "wall_seconds": clock.seconds, "resumes": clock.resumes,
             "command": tracker.search_params["command"], "machine": machine_info(),
             "cells": aggregate(rows) if rows else [], "rows": rows,
