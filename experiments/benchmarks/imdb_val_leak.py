@@ -1,7 +1,7 @@
 """Does IMDB validation overrate a model on reviews of movies it trained on?
 
 IMDB's test split holds other movies than its train split (Maas et al. 2011), but our validation split is drawn at
-random from the train split, and the hub parquet keeps the reviews of one movie in adjacent rows. So most
+random from the train split, and the hub parquet keeps the reviews of one movie in adjacent rows. So many
 validation reviews have reviews of their own movie in training, and a model that leans on movie-specific words
 (names, titles) scores higher on validation than on test — a winner's curse that no refit removes.
 
