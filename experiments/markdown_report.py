@@ -6,6 +6,7 @@ and plots) comes from the `Task`.
 
 from __future__ import annotations
 
+import collections
 import json
 import shlex
 import shutil
@@ -274,10 +275,7 @@ def search_fidelity(search: dict[str, Any]) -> tuple[int | None, float | None, b
 
 def runs_line(ablation: dict[str, Any]) -> str:
     """How many runs, and where their time went: runs reused from an earlier ablation were trained there."""
-    reused: dict[str, int] = {}
-    for row in ablation["rows"]:
-        if "reused_from" in row:
-            reused[row["reused_from"]] = reused.get(row["reused_from"], 0) + 1
+    reused = collections.Counter(row["reused_from"] for row in ablation["rows"] if "reused_from" in row)
     trained = len(ablation["rows"]) - sum(reused.values())
     line = f"{trained} runs trained in {ablation['wall_seconds'] / 60:.1f} min"
     for source, count in sorted(reused.items()):

@@ -58,16 +58,22 @@ def evaluate_checkpoint(folder: Path, data, device) -> dict[str, Any]:
     return {**result, "params": sum(p.numel() for p in model.parameters())}
 
 
+PREDICT_BATCH = 256  # reviews per forward pass: thousands at once would hold gigabytes of GRU activations
+EXPORT_FOLDER = "assignment2-1-2"
+
+
 def predict(folder: Path, texts: Sequence[str]) -> list[tuple[str, float]]:
     import torch
 
     from data_pipes.imdb import LABELS, texts_to_batch
     from experiments.imdb_trial import load_checkpoint
 
-    model, _, tokenizer_json = load_checkpoint(folder)
-    ids, lengths = texts_to_batch(tokenizer_json, list(texts))
-    with torch.no_grad():
-        positive = torch.sigmoid(model(torch.from_numpy(ids), torch.from_numpy(lengths)).squeeze(-1)).tolist()
+    model, _, tokenizer_json = load_checkpoint(folder)  # once; the texts go through in batches of PREDICT_BATCH
+    texts, positive = list(texts), []
+    for start in range(0, len(texts), PREDICT_BATCH):
+        ids, lengths = texts_to_batch(tokenizer_json, texts[start:start + PREDICT_BATCH])
+        with torch.no_grad():
+            positive += torch.sigmoid(model(torch.from_numpy(ids), torch.from_numpy(lengths)).squeeze(-1)).tolist()
     return [(LABELS[int(p > 0.5)], p if p > 0.5 else 1 - p) for p in positive]
 
 
@@ -136,7 +142,7 @@ def comparison(ranked: list) -> list[str]:
             "than on test. The validation reviews are drawn at random from the train split, so many share a movie "
             "with training reviews (the test split holds other movies), and validation rewards a model that has "
             "learnt movie names. `python -m experiments.benchmarks.imdb_val_leak "
-            f"model_checkpoints/assignment2-1-2/{best.name} --data-dir ../shared/data/imdb` measures that."
+            f"model_checkpoints/{EXPORT_FOLDER}/{best.name} --data-dir ../shared/data/imdb` measures that."
         )
     return text
 
@@ -148,7 +154,7 @@ def _lr(config: dict[str, Any]) -> Any:
 TASK = Task(
     name="imdb",
     title="IMDB sentiment — multi-layer GRU from scratch (assignment 2-1-2)",
-    export_folder="assignment2-1-2",
+    export_folder=EXPORT_FOLDER,
     targets=(0.88, 0.90),
     unit="seq",
     example_noun="review",
