@@ -108,6 +108,29 @@ def stratified_split(labels: np.ndarray, fraction: float, seed: int) -> tuple[np
     return rng.permutation(np.concatenate(keep)), rng.permutation(np.concatenate(held))
 
 
+def blocked_split(
+    labels: np.ndarray, fraction: float, seed: int, block: int, min_blocks: int = 20
+) -> tuple[np.ndarray, np.ndarray]:
+    """Seeded split that holds out whole runs of adjacent rows: (keep, held_out), `fraction` of each class.
+
+    For data whose rows come grouped (IMDB keeps a movie's reviews in adjacent rows): each class's rows, in file
+    order, are cut into blocks of `block` rows (smaller where a class has fewer than `min_blocks` blocks, so tiny
+    data still splits) and whole blocks are held out, so a group lands on one side but at a block edge.
+    """
+    rng = np.random.default_rng(seed)
+    keep, held = [], []
+    for label in np.unique(labels):
+        rows = np.flatnonzero(labels == label)
+        size = max(1, min(block, len(rows) // min_blocks))
+        blocks = [rows[i:i + size] for i in range(0, len(rows), size)]
+        n_held = min(max(1, int(round(len(blocks) * fraction))), len(blocks) - 1) if len(blocks) > 1 else 0
+        chosen = set(rng.permutation(len(blocks))[:n_held].tolist())
+        held += [b for i, b in enumerate(blocks) if i in chosen]
+        keep += [b for i, b in enumerate(blocks) if i not in chosen]
+    empty = [np.zeros(0, dtype=np.int64)]  # a class of one row holds nothing out
+    return rng.permutation(np.concatenate(keep + empty)), rng.permutation(np.concatenate(held + empty))
+
+
 def stratified_subset(labels: np.ndarray, n: int, seed: int) -> np.ndarray:
     """Seeded, class-balanced choice of `n` indices (for quick runs on part of the training split)."""
     if n >= len(labels):

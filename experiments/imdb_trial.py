@@ -12,7 +12,6 @@ from torch import nn
 
 from data_pipes.imdb import (
     PAD_ID,
-    TOKENIZER_SETTINGS,
     VOCAB_SIZE,
     ImdbData,
     TokenizedSplit,
@@ -129,6 +128,6 @@ def train_imdb(
         lr_schedule=config.lr_schedule,
         grad_clip=config.grad_clip,
         unit="seq",
-        fixed=dict(TOKENIZER_SETTINGS),
+        fixed=dict(data.settings),
     )
     return fit(work, reporter, device)

@@ -181,7 +181,8 @@ def fit(work: TrainingJob, reporter: Reporter | None, device: torch.device) -> d
         with tempfile.TemporaryDirectory(prefix="tunelab-ckpt-") as folder:
             work.save_checkpoint(model, Path(folder))
             (Path(folder) / METRICS_FILE).write_text(
-                json.dumps({**metrics, "train_seconds": train_seconds, "history": history}, indent=1) + "\n"
+                json.dumps({**metrics, "train_seconds": train_seconds, "history": history, "fixed": work.fixed},
+                           indent=1) + "\n"
             )
             torch.save(
                 {

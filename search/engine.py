@@ -138,12 +138,14 @@ def build_parser(task: Task) -> argparse.ArgumentParser:
              "summary's): running trials stop where they are, and the refit follows; also given to a resumed search")
     add("--refit", type=int, default=1,
         help="after the search, train the K best configurations again on the full training split with a fresh "
-             "seed and test each once; the best refit is what the summarizer exports (0: no refit)")
+             "seed and test each once, with the warm starts named as a preset or config JSON; the best refit (by "
+             "validation) is what the summarizer exports (0: no refit)")
     add("--refit-epochs", type=int, default=d.get("refit_epochs"),
         help="epochs of each refit (default: " + (f"{d['refit_epochs']}" if "refit_epochs" in d else "--max-epochs")
              + ")")
     add("--warm-start", nargs="+", default=None, metavar="SOURCE",
-        help="evaluate these first: a preset name, a config JSON, or search:NAME (the best 5 of an earlier search)")
+        help="evaluate these first: a preset name, a config JSON (both also refit), or search:NAME (the best 5 of "
+             "an earlier search)")
     add("--reduction-factor", type=int, default=d["reduction_factor"], help="ASHA keeps 1/this at each rung")
     add("--data-dir", default=None, help="local dataset copy in the hub layout (default: download from the hub)")
     add("--subset", type=int, default=d.get("subset"),
@@ -621,9 +623,12 @@ def main(task: Task, argv: list[str] | None = None) -> int:
         if summary["search_finished"] and args.refit > 0 and summary["best_trial"]:
             write_summary(experiment_path, {**summary, "finished": False, "wall_seconds": clock.seconds})
             from search.refit import refit_winners
+            from search.warm_start import warm_start_points
 
+            named = [source for source in args.warm_start or [] if not source.startswith("search:")]
+            warm = warm_start_points(task, space, named, root) if named else []  # refit beside the K best
             summary["refit"], refit_finished = refit_winners(task, args, name, experiment_path, summary["rows"],
-                                                             tracking_uri, data)
+                                                             tracking_uri, data, warm)
         summary["finished"] = summary["search_finished"] and refit_finished
         summary["wall_seconds"], summary["resumes"] = clock.seconds, clock.resumes
     return finish(task, args, summary, name, experiment_path, tracker)

@@ -95,9 +95,16 @@ def test_a_task_outside_the_registry_searches_ranks_and_tracks(synthetic_search)
     assert set(summary["importance"]) <= {"lr", "hidden"} and summary["importance"]
     assert {Path(p["path"]).name for p in summary["plots"]} >= {"optuna_history.png", "optuna_slice.png"}
 
-    [refit] = summary["refit"]  # the best configuration, trained again with a fresh seed and tested once
-    assert refit["search_trial"] == rows[0]["trial_id"] and refit["params"]["seed"] == 1 + 1000
+    # the best configuration and the warm starts, trained again with a fresh seed and tested once each
+    refit_of = {r["search_trial"]: r for r in summary["refit"]}
+    assert set(refit_of) == {rows[0]["trial_id"], first["trial_id"], second["trial_id"]}
+    refit = refit_of[rows[0]["trial_id"]]
+    assert refit["rank"] == 1 and refit["params"]["seed"] == 1 + 1000
     assert refit["epochs"] == 4 and 0 <= refit["test_accuracy"] <= 1
+    assert refit_of[first["trial_id"]]["warm_start"] and refit_of[second["trial_id"]]["warm_start"]
+    assert refit["warm_start"] == (rows[0] in (first, second))
+    assert [r["val_accuracy"] for r in summary["refit"]] == sorted((r["val_accuracy"] for r in summary["refit"]),
+                                                                   reverse=True)
     assert summary["command"].startswith(f"python -m search --task {TASK_KEY} ")
     assert f"export the winner: python -m experiments.summarize --tasks {TASK_KEY}" in done.stdout
 
@@ -110,9 +117,11 @@ def test_a_task_outside_the_registry_searches_ranks_and_tracks(synthetic_search)
     epochs = [m.value for m in client.get_metric_history(completed.info.run_id, "epoch")]
     assert epochs[:2] == [0.5, 1.0], "every report is a step, its epoch a fractional metric"
     _, refits = runs_of(workdir / "mlflow.db", "refit")
-    assert len(refits) == 1 and refits[0].data.tags["mlflow.parentRunId"] == parents[0].info.run_id
-    assert refits[0].data.metrics["test_accuracy"] == pytest.approx(refit["test_accuracy"])
-    assert parents[0].data.metrics["refit_test_accuracy"] == pytest.approx(refit["test_accuracy"])
+    assert len(refits) == len(summary["refit"])
+    assert {r.data.tags["mlflow.parentRunId"] for r in refits} == {parents[0].info.run_id}
+    assert sorted(r.data.metrics["test_accuracy"] for r in refits) == pytest.approx(
+        sorted(r["test_accuracy"] for r in summary["refit"]))
+    assert parents[0].data.metrics["refit_test_accuracy"] == pytest.approx(summary["refit"][0]["test_accuracy"])
 
 
 @pytest.mark.ray
@@ -131,7 +140,7 @@ def test_summarize_evaluate_and_predict_a_task_outside_the_registry(synthetic_se
     assert {p.name for p in folder.iterdir() if p.is_dir()} == {"search_syn", "blob_wide", "searches"}
     assert json.loads((folder / "searches" / "syn.json").read_text())["refit"], "the report's search is kept"
     exported = json.loads((folder / "search_syn" / "metrics.json").read_text())  # the search ships its refit
-    [refit] = json.loads((workdir / "ray_results" / "syn" / "search_summary.json").read_text())["refit"]
+    refit = json.loads((workdir / "ray_results" / "syn" / "search_summary.json").read_text())["refit"][0]
     assert exported["source"] == "search syn (refit)" and exported["test_accuracy"] == refit["test_accuracy"]
     report = (folder / "report.md").read_text()
     assert report.startswith(f"# {task.title}") and "| hidden | lr |" in report and "ex/s" in report

@@ -1,9 +1,11 @@
 """Does IMDB validation overrate a model on reviews of movies it trained on?
 
-IMDB's test split holds other movies than its train split (Maas et al. 2011), but our validation split is drawn at
-random from the train split, and the hub parquet keeps the reviews of one movie in adjacent rows. So many
-validation reviews have reviews of their own movie in training, and a model that leans on movie-specific words
-(names, titles) scores higher on validation than on test — a winner's curse that no refit removes.
+IMDB's test split holds other movies than its train split (Maas et al. 2011), and the hub parquet keeps the reviews
+of one movie in adjacent rows. Runs before the block validation split (data_pipes/imdb.py) drew validation at
+random from the train split, so many validation reviews had reviews of their own movie in training, and a model
+that leans on movie-specific words (names, titles) scored higher on validation than on test — a winner's curse
+that no refit removes. Each export is measured on the validation split it was trained with (its recorded
+`validation` setting; "random" where none is recorded).
 
 This script measures both halves of that: how often adjacent rows share a rare capitalised name (one that at most
 `--rare` reviews use) against rows 500 apart, and, for each export given, its accuracy on the validation reviews
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import json
 import re
 from pathlib import Path
 
@@ -44,9 +47,16 @@ def correct(task, folder: Path, texts: list[str], labels: np.ndarray) -> np.ndar
     return np.array([label == "pos" for label, _ in task.predict(folder, texts)]) == (labels == 1)
 
 
+def validation_of(folder: Path) -> str:
+    """The validation protocol an export or checkpoint recorded; runs that recorded none used the random split."""
+    metrics = folder / "metrics.json"
+    fixed = json.loads(metrics.read_text()).get("fixed") if metrics.is_file() else None
+    return (fixed or {}).get("validation", "random")
+
+
 def main(argv: list[str] | None = None) -> int:
-    from data_pipes.common import load_splits, stratified_split
-    from data_pipes.imdb import HUB_NAME, VAL_FRACTION
+    from data_pipes.common import load_splits
+    from data_pipes.imdb import HUB_NAME, validation_split
     from experiments.errors import CheckpointError
     from experiments.tasks import get_task
 
@@ -64,12 +74,18 @@ def main(argv: list[str] | None = None) -> int:
     apart = {gap: np.mean([bool(names[i] & names[i + gap]) for i in range(n - gap)]) if n > gap else float("nan")
              for gap in (1, 500)}
     print(f"train rows sharing a rare name: adjacent {apart[1]:.3f}, 500 rows apart {apart[500]:.4f}")
-    train_idx, val_idx = stratified_split(labels, VAL_FRACTION, 0)  # the split every run here trains on
-    in_train = np.zeros(n, dtype=bool)
-    in_train[train_idx] = True
-    seen = named_neighbour(names, val_idx, in_train)
-    print(f"validation reviews: {len(val_idx):,}; with an adjacent training review sharing a rare name (same movie, "
-          f"trained on): {seen.sum():,} ({seen.mean():.1%})")
+    splits = {}  # validation protocol -> (validation rows, which of them have a trained-on neighbour)
+
+    def split_of(validation: str) -> tuple[np.ndarray, np.ndarray]:
+        if validation not in splits:
+            train_idx, val_idx = validation_split(labels, validation, 0)  # the split runs train on (seed 0)
+            in_train = np.zeros(n, dtype=bool)
+            in_train[train_idx] = True
+            seen = named_neighbour(names, val_idx, in_train)
+            print(f"validation ({validation}): {len(val_idx):,} reviews; with an adjacent training review sharing a "
+                  f"rare name (same movie, trained on): {seen.sum():,} ({seen.mean():.1%})")
+            splits[validation] = val_idx, seen
+        return splits[validation]
 
     test_texts, test_labels = frames["test"]["text"].tolist(), frames["test"]["label"].to_numpy()
     test_names = rare_names(test_texts, args.rare)
@@ -79,8 +95,11 @@ def main(argv: list[str] | None = None) -> int:
           f"sharing a rare name (same movie, never trained on)")
 
     task = get_task("imdb")
+    for folder in args.exports:  # each export's validation split, said before the table
+        split_of(validation_of(folder))
     print(f"{'export':<24}    val    seen  unseen     gap      test*   named   other     gap")
     for folder in args.exports:
+        val_idx, seen = split_of(validation_of(folder))
         try:
             val_right = correct(task, folder, [texts[i] for i in val_idx], labels[val_idx])
         except CheckpointError as error:
