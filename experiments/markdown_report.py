@@ -49,10 +49,16 @@ def model_table(task: Task, ranked: list) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for i, e in enumerate(ranked):
         cells = ["★" if i == 0 else "", f"`{e.name}`", e.source, *[fmt(value(e.config)) for _, value in task.columns],
-                 f"{e.params / 1e6:.2f} M" if e.params else "-", fmt(e.epochs), f"{e.val_accuracy:.4f}",
+                 f"{e.params / 1e6:.2f} M" if e.params else "-", fmt(e.epochs),
+                 f"{e.val_accuracy:.4f}" + (" †" if e.validation != task.validation else ""),
                  with_error(e.test_accuracy, task.test_examples), f"{e.train_seconds / 60:.1f} min",
                  f"{e.throughput:.0f}" if e.throughput else "-"]
         lines.append("| " + " | ".join(cells) + " |")
+    other = sorted({e.validation for e in ranked if e.validation != task.validation})
+    if other:
+        lines += ["", f"† validated on another split ({', '.join(other)}) than the data's now "
+                      f"({task.validation}): that validation score is not comparable with the others, so the model "
+                      "is ranked after them and cannot be the best; its test accuracy is comparable."]
     return "\n".join(lines)
 
 
@@ -163,7 +169,9 @@ def search_section(searches: list[dict[str, Any]], test_examples: int = 0,
             searched = (f"{subset:,} examples" if subset else "the whole split") + (
                 f" for up to {max_epochs:g} epochs" if max_epochs else "")
             lines.append(
-                f"  - refit of search trial `{r['search_trial']}` (search val {r['search_val_accuracy']:.4f}) on "
+                f"  - refit of search trial `{r['search_trial']}` (rank {r.get('rank', '?')}"
+                + (", its warm start" if r.get("warm_start") else "")
+                + f", search val {r['search_val_accuracy']:.4f}) on "
                 f"{r['train_size']:,} examples for {r['epochs']:g} epochs, fresh seed: val {r['val_accuracy']:.4f} "
                 + (f"(winner's curse {gap:+.2f} points)" if same else
                    f"(search val − refit val {gap:+.2f} points: not the winner's curse alone, the search trained on "

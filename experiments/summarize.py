@@ -51,6 +51,12 @@ class Candidate:
     test_accuracy_at_training: float | None = None  # as measured where it was trained, when that was elsewhere
     confusion: list[list[int]] | None = None  # test confusion matrix (rows: true class), where the task gives one
     class_names: list[str] | None = None
+    validation: str = "random"  # how its validation split was drawn (see Task.validation)
+
+
+def validation_of(record: dict[str, Any]) -> str:
+    """The validation protocol a run or checkpoint recorded in its data settings ("random" before any was)."""
+    return (record.get("fixed") or {}).get("validation", "random")
 
 
 def _throughput(history: list[dict[str, Any]]) -> float | None:
@@ -69,7 +75,7 @@ def candidates_from_runs(runs_dir: Path, task: Task) -> list[Candidate]:
             train_seconds=run["train_seconds"], params=run.get("params"), throughput=_throughput(run["history"]),
             history=run["history"], checkpoint=Path(run["checkpoint"]), machine=run.get("machine", {}),
             command=run.get("command", ""), confusion=run.get("test_confusion_matrix"),
-            class_names=run.get("class_names"),
+            class_names=run.get("class_names"), validation=validation_of(run),
         ))
     return candidates
 
@@ -92,6 +98,7 @@ def candidates_from_exports(folder: Path, task: Task, known: set[str]) -> list[C
             machine=recorded.get("machine", {}), command=recorded.get("command", ""),
             test_accuracy_at_training=recorded.get("test_accuracy_at_training"),
             confusion=recorded.get("test_confusion_matrix"), class_names=recorded.get("class_names"),
+            validation=recorded.get("validation", "random"),
         ))
     return candidates
 
@@ -160,6 +167,7 @@ def candidates_from_searches(searches: list[dict[str, Any]], task: Task) -> list
                 params=_params_in(checkpoint),
                 throughput=_throughput(metrics["history"]), history=metrics["history"], checkpoint=checkpoint,
                 machine=search.get("machine", {}), command=search.get("command", ""),
+                validation=validation_of(metrics),
             ))
     return candidates
 
@@ -219,6 +227,7 @@ def export_candidate(entry: Candidate, target: Path, with_weights: bool) -> None
         shutil.copy2(item, staging / item.name)
     metrics = {
         "name": entry.name, "task": entry.task, "source": entry.source, "val_accuracy": entry.val_accuracy,
+        "validation": entry.validation,
         "test_accuracy": entry.test_accuracy, "test_accuracy_at_training": entry.test_accuracy_at_training,
         "epochs": entry.epochs, "train_seconds": entry.train_seconds,
         "params": entry.params, "throughput_per_s": entry.throughput, "machine": entry.machine,
@@ -236,16 +245,24 @@ def read_best(folder: Path) -> dict[str, Any] | None:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
-def export_task(entries: list[Candidate], folder: Path, force: bool, all_weights: bool) -> list[Candidate]:
-    """Export every entry; the best (by val) of each family gets weights, and exports that had weights keep them;
-    keeps a better existing best."""
+def rank(entries: list[Candidate], validation: str) -> list[Candidate]:
+    """Best validation first among those validated like the data now (`validation`), then the others."""
+    return sorted(entries, key=lambda e: (e.validation != validation, -e.val_accuracy))
+
+
+def export_task(entries: list[Candidate], folder: Path, force: bool, all_weights: bool,
+                validation: str = "random") -> list[Candidate]:
+    """Export every entry; the best (by val, among those validated like the data now) of each family gets
+    weights, and exports that had weights keep them; keeps a better existing best validated the same way."""
     folder.mkdir(parents=True, exist_ok=True)
-    ranked = sorted(entries, key=lambda e: -e.val_accuracy)
+    ranked = rank(entries, validation)
     previous = read_best(folder)
     best = ranked[0]
+    previous_metrics = folder / str((previous or {}).get("name")) / "metrics.json"
     keep_previous = (
         previous is not None and not force and previous["val_accuracy"] > best.val_accuracy
-        and (folder / previous["name"]).is_dir()
+        and previous_metrics.is_file() and validation == best.validation
+        and json.loads(previous_metrics.read_text()).get("validation", "random") == validation
     )
     family_best = {}
     for entry in ranked:
@@ -323,7 +340,7 @@ def run(args: argparse.Namespace) -> int:
                   f"search, no export in {args.out / task.export_folder})")
             continue
         data_dir = args.data_dirs.get(task.key)
-        best = max(candidates, key=lambda e: e.val_accuracy)
+        best = rank(candidates, task.validation)[0]
         confusions = any(e.confusion for e in candidates)  # the task gives them: the report shows the best's
         for entry in candidates:
             # a model trained on another device (bf16 there) is re-measured here, so evaluate reproduces it
@@ -339,7 +356,7 @@ def run(args: argparse.Namespace) -> int:
                     entry.test_accuracy_at_training = entry.test_accuracy
                 evaluate_candidate(entry, task, data_dir)
         folder = args.out / task.export_folder
-        ranked = export_task(candidates, folder, args.force, args.all_weights)
+        ranked = export_task(candidates, folder, args.force, args.all_weights, task.validation)
         keep_searches(searches, folder)
         ablations = load_ablations(args.ray_results, task.name, folder)
         if ablations:

@@ -63,6 +63,9 @@ class Task:
     columns: tuple[Column, ...] = ()
     comparison: Callable[[list], list[str]] = _nothing  # task-specific sentences computed from the ranked models
     plots: Callable[[list, Path], list[tuple[str, str]]] = _nothing  # extra plots: (title, file name) written
+    # how the data's validation split is drawn now: a model validated another way (recorded in its "fixed"
+    # settings; "random" where none is) has a validation score that is not comparable, so it cannot be the best
+    validation: str = "random"
     test_examples: int = 0  # size of the test split: the report gives each test accuracy ± its standard error
     attachments: tuple[str, ...] = ()  # benchmark write-ups (outputs/benchmarks/<stem>.md + .png) to include
     # --- serving: (input column, example inputs) for the MLflow model's signature, and its registry name

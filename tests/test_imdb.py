@@ -206,3 +206,42 @@ def test_the_report_explains_a_best_model_that_validation_overrates():
     assert any("`lucky` scores 2.6 points higher on validation than on test" in line and
                "imdb_val_leak model_checkpoints/assignment2-1-2/lucky" in line for line in overrated)
     assert not any("higher on validation" in line for line in comparison([candidate("steady", 0.8996, 0.8988)]))
+
+
+def test_validation_holds_out_whole_blocks_of_adjacent_reviews():
+    """A movie's reviews sit in adjacent rows: validation takes whole blocks of them, 10 % of each class."""
+    from data_pipes.common import stratified_split
+
+    labels = np.repeat([0, 1], 12_500)
+    train, val = imdb_data.validation_split(labels)
+    assert sorted(np.concatenate([train, val]).tolist()) == list(range(25_000))
+    assert np.bincount(labels[val]).tolist() == [1200, 1200]
+    blocks = set((val // imdb_data.VAL_BLOCK).tolist())  # 12,500 rows per class: blocks never straddle classes
+    assert len(blocks) == 24 and set(val.tolist()) == {i for b in blocks for i in range(b * 100, b * 100 + 100)}
+    for a, b in zip(imdb_data.validation_split(labels, "random"), stratified_split(labels, 0.1, 0), strict=True):
+        np.testing.assert_array_equal(a, b)  # the split runs before the blocks used, rebuilt exactly
+    tiny_train, tiny_val = imdb_data.validation_split(np.repeat([0, 1], 30))  # tiny data still splits
+    assert len(tiny_val) == 6 and len(tiny_train) == 54
+    with pytest.raises(DataSourceError, match="unknown IMDB validation protocol"):
+        imdb_data.validation_split(labels, "by movie id")
+
+
+def test_a_model_with_another_tokenizer_is_tested_with_its_own(imdb_dir, tmp_path):
+    """A model trained before the validation split changed has its own tokenizer: evaluation encodes the test
+    reviews again with it instead of using the data's token ids."""
+    from dataclasses import replace
+
+    from experiments.imdb_trial import save_checkpoint
+    from experiments.tasks.imdb import evaluate_checkpoint
+
+    data = imdb_data.load(str(imdb_dir))
+    config = ExperimentConfig(config_name="own_tokenizer", **FAST)
+    torch.manual_seed(0)
+    save_checkpoint(build_model(config, data.vocab_size), config, data.tokenizer_json, tmp_path)
+    expected = evaluate_checkpoint(tmp_path, data, torch.device("cpu"))
+    other = imdb_data.build_tokenizer(["an unrelated vocabulary of other words"] * 3).to_str()
+    scrambled = imdb_data.TokenizedSplit(np.zeros_like(data.test.ids), np.ones_like(data.test.lengths),
+                                         1 - data.test.labels)
+    result = evaluate_checkpoint(tmp_path, replace(data, tokenizer_json=other, test=scrambled), torch.device("cpu"))
+    assert result["accuracy"] == pytest.approx(expected["accuracy"]) and result["loss"] == pytest.approx(
+        expected["loss"])

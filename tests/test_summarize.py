@@ -113,6 +113,27 @@ def test_a_better_existing_best_is_kept_unless_forced(runs, capsys):
     shutil.rmtree(folder / "older_champion")
 
 
+def test_a_model_validated_on_another_split_is_ranked_after_and_never_the_best(runs):
+    """IMDB's validation split changed (random → blocks): an older export's higher validation score is not
+    comparable, so it neither becomes nor stays the best, and the report marks it."""
+    assert run_summarize(runs) == 0
+    folder = runs / "model_checkpoints" / "assignment2-1-2"
+    marker = json.loads((folder / "best.json").read_text())
+    shutil.copytree(folder / marker["name"], folder / "older_random")
+    metrics = json.loads((folder / "older_random" / "metrics.json").read_text())
+    assert metrics.pop("validation") == "blocks of 100 adjacent reviews"
+    (folder / "older_random" / "metrics.json").write_text(json.dumps({**metrics, "name": "older_random",
+                                                                      "val_accuracy": 0.999}))
+    (folder / "best.json").write_text(json.dumps({**marker, "name": "older_random", "val_accuracy": 0.999}))
+    assert run_summarize(runs) == 0
+    assert json.loads((folder / "best.json").read_text())["name"] == marker["name"]
+    report = (folder / "report.md").read_text()
+    rows = [line for line in report.splitlines() if line.startswith("| ") and "`" in line]
+    assert "`older_random`" in rows[-1] and "0.9990 †" in rows[-1] and rows[0].startswith("| ★ |")
+    assert "† validated on another split (random)" in report
+    shutil.rmtree(folder / "older_random")
+
+
 def test_archive_holds_exactly_the_checkpoints(runs, tmp_path, monkeypatch, capsys):
     assert run_summarize(runs) == 0
     monkeypatch.chdir(runs)
