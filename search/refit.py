@@ -15,6 +15,7 @@ warm starts too means the search ships a model at least as good, by validation, 
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
 from typing import Any
 
 from experiments.task import Task
@@ -26,7 +27,7 @@ REFIT_SEED = 1000  # refits train with seed + this: a fresh draw, not a replay o
 
 def refit_winners(
     task: Task, args: argparse.Namespace, name: str, experiment_path: str, rows: list[dict[str, Any]],
-    tracking_uri: str, search_data: Any, warm_points: list[dict[str, Any]] = (),
+    tracking_uri: str, search_data: Any, warm_points: Sequence[dict[str, Any]] = (),
 ) -> tuple[list[dict[str, Any]], bool]:
     """Train and test the `args.refit` best rows and the warm-start rows (`warm_points`, sampler values); returns
     one record per refit (best val first), and whether every refit ended (False after Ctrl-C, so the search stays

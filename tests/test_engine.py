@@ -156,6 +156,7 @@ def test_summarize_evaluate_and_predict_a_task_outside_the_registry(synthetic_se
     assert len(lines) == 2 and all(line.split("\t")[0] in ("left", "middle", "right") for line in lines)
 
 
+@pytest.mark.slow
 @pytest.mark.ray
 def test_a_killed_search_resumes_without_rerunning_finished_trials(tmp_path, env):
     cmd = search_cmd(tmp_path, "--trials", "3", "--max-epochs", "3", "--concurrency", "1", "--scheduler", "fifo",
@@ -338,6 +339,7 @@ def test_three_searches_started_together_on_a_fresh_store_all_finish(tmp_path, e
     assert {p.info.status for p in parents} == {"FINISHED"}
 
 
+@pytest.mark.slow
 @pytest.mark.ray
 def test_an_ablation_trains_base_and_each_level_per_seed_under_one_parent(tmp_path, env):
     """base × 2 seeds + hidden=4 × 2 + lr=0.05 × 2 (hidden=64 is the base's own level: not run twice)."""

@@ -185,6 +185,7 @@ def test_a_failing_trial_is_marked_errored_and_the_search_goes_on(tmp_path, env,
     assert sorted(c.data.tags["tunelab.status"] for c in children) == ["COMPLETED", "COMPLETED", "ERROR"]
 
 
+@pytest.mark.slow
 def test_ctrl_c_leaves_an_unfinished_search_that_resumes(tmp_path, env, imdb_dir):
     cmd = search_cmd("search.imdb", tmp_path, imdb_dir, "--trials", "3", "--max-epochs", "2", "--name", "c1",
                      "--concurrency", "1", "--scheduler", "fifo", "--refit", "0",
