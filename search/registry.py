@@ -3,7 +3,9 @@
 The summarizer's export folder (`model_checkpoints/<task>/<best>/`) is logged as a pyfunc (`search.serving`)
 with its signature and an input example, under a run tagged `tunelab.kind=export` in the task's experiment, and
 registered as `tunelab-<task>` (CIFAR-10: `tunelab-cifar10`). The alias `champion` moves to a new version only
-when its validation accuracy beats the current champion's, the same rule the export follows. Registering the
+when its validation accuracy beats the current champion's, the same rule the export follows (and, like the export,
+a champion validated on another split — `tunelab.validation`, "random" where untagged — is not compared: the
+summarizer's new best takes the alias). Registering the
 same weights again is a no-op, so the summarizer can run as often as it likes.
 """
 
@@ -20,6 +22,7 @@ from experiments.task import Task
 CHAMPION = "champion"
 WEIGHTS_TAG = "tunelab.weights_sha256"
 VAL_TAG = "tunelab.val_accuracy"
+VALIDATION_TAG = "tunelab.validation"  # how the validation split was drawn: scores compare only within one
 # what a loader needs besides MLflow; the packages of this project travel as the model's code
 REQUIREMENTS = ("torch", "transformers", "tokenizers", "safetensors", "numpy", "pandas", "pillow")
 
@@ -84,6 +87,8 @@ def register_best(task: Task, export_folder: Path, tracking_uri: str, experiment
     client = mlflow.MlflowClient(tracking_uri=tracking_uri)
     name = registered_name(task)
     weights = _sha256(folder)
+    metrics = folder / "metrics.json"
+    validation = (json.loads(metrics.read_text()) if metrics.is_file() else {}).get("validation", "random")
     known = client.search_model_versions(f"name = '{name}' and tags.`{WEIGHTS_TAG}` = '{weights}'")
     if known:
         version, new = known[0], False
@@ -105,14 +110,15 @@ def register_best(task: Task, export_folder: Path, tracking_uri: str, experiment
             )
         version, new = client.get_model_version(name, str(info.registered_model_version)), True
         for key, value in {WEIGHTS_TAG: weights, VAL_TAG: best["val_accuracy"], "tunelab.export": best["name"],
-                           "tunelab.test_accuracy": best["test_accuracy"]}.items():
+                           "tunelab.test_accuracy": best["test_accuracy"], VALIDATION_TAG: validation}.items():
             client.set_model_version_tag(name, version.version, key, str(value))
-    champion = _move_champion(client, name, version.version, best["val_accuracy"])
+    champion = _move_champion(client, name, version.version, best["val_accuracy"], validation)
     return Registration(name, str(version.version), champion, new)
 
 
-def _move_champion(client, name: str, version: str, val_accuracy: float) -> bool:
-    """The alias follows the best validation accuracy, like best.json: a worse model never takes it."""
+def _move_champion(client, name: str, version: str, val_accuracy: float, validation: str = "random") -> bool:
+    """The alias follows the best validation accuracy, like best.json: a worse model validated the same way never
+    takes it."""
     from mlflow.exceptions import MlflowException
 
     try:
@@ -121,7 +127,8 @@ def _move_champion(client, name: str, version: str, val_accuracy: float) -> bool
         current = None
     if current is not None and current.version == version:
         return True
-    if current is not None and float(current.tags.get(VAL_TAG, "-inf")) >= val_accuracy:
+    comparable = current is not None and current.tags.get(VALIDATION_TAG, "random") == validation
+    if comparable and float(current.tags.get(VAL_TAG, "-inf")) >= val_accuracy:
         return False
     client.set_registered_model_alias(name, CHAMPION, version)
     return True

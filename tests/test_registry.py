@@ -126,3 +126,27 @@ def test_mlflow_models_serve_answers_like_predict(registered, capsys, tmp_path):
         except subprocess.TimeoutExpired:
             os.killpg(server.pid, signal.SIGKILL)
             server.wait()
+
+
+def test_the_champion_moves_only_past_a_better_model_validated_the_same_way():
+    """A champion validated on another split (IMDB's older random split) has no comparable score: the new best,
+    which the summarizer chose under the current split, takes the alias even with a lower number."""
+    from types import SimpleNamespace
+
+    from search.registry import VAL_TAG, VALIDATION_TAG, _move_champion
+
+    class Client:
+        def __init__(self, tags):
+            self.current, self.moved = SimpleNamespace(version="1", tags=tags), None
+
+        def get_model_version_by_alias(self, name, alias):
+            return self.current
+
+        def set_registered_model_alias(self, name, alias, version):
+            self.moved = version
+
+    older_random = Client({VAL_TAG: "0.91"})  # tagged before validation protocols were: random
+    assert _move_champion(older_random, "m", "2", 0.89, "blocks") and older_random.moved == "2"
+    same_split = Client({VAL_TAG: "0.91", VALIDATION_TAG: "blocks"})
+    assert not _move_champion(same_split, "m", "2", 0.89, "blocks") and same_split.moved is None
+    assert _move_champion(same_split, "m", "2", 0.92, "blocks") and same_split.moved == "2"
