@@ -10,8 +10,8 @@ the cost of the longest, and a longer review keeps its head and its tail, where 
 Validation holds out whole blocks of 100 adjacent training reviews, not reviews drawn at random: the hub parquet
 keeps a movie's reviews in adjacent rows, and IMDB's test split holds other movies than its train split, so a
 random split put reviews of trained-on movies in validation and rewarded models that learn movie names (measured
-by `experiments.benchmarks.imdb_val_leak`). Held-out blocks share rare names with training reviews about as often
-as test reviews do (71 % vs 70 %; 76 % for the random split).
+by `experiments.benchmarks.imdb_val_leak`): 42 % of the random split's validation reviews had an adjacent training
+review sharing a rare name (the same movie), 0.3 % of the held-out blocks' (only at block edges).
 """
 
 from __future__ import annotations

@@ -441,6 +441,11 @@ def _short(value: Any) -> str:
     return f"{value:.3g}" if isinstance(value, float) else str(value)
 
 
+def named_warm_starts(args: argparse.Namespace) -> list[str]:
+    """The warm starts the refit trains too: presets and config JSONs (a `search:NAME` was refit in its search)."""
+    return [source for source in args.warm_start or [] if not source.startswith("search:")]
+
+
 def settings_path(experiment_path: str) -> Path | None:
     """Where a search keeps the settings it was started with; None on remote storage."""
     return None if "://" in experiment_path else Path(experiment_path) / "search_args.json"
@@ -625,7 +630,7 @@ def main(task: Task, argv: list[str] | None = None) -> int:
             from search.refit import refit_winners
             from search.warm_start import warm_start_points
 
-            named = [source for source in args.warm_start or [] if not source.startswith("search:")]
+            named = named_warm_starts(args)
             warm = warm_start_points(task, space, named, root) if named else []  # refit beside the K best
             summary["refit"], refit_finished = refit_winners(task, args, name, experiment_path, summary["rows"],
                                                              tracking_uri, data, warm)
@@ -706,7 +711,8 @@ def dry_run(task: Task, space: SearchSpace, args: argparse.Namespace, points: li
     searched_on = f"{args.subset:,} {task.example_noun}s of" if args.subset else "all of"
     print(f"data: the search trains on {searched_on} the training split, the refit on all of it")
     print(f"reports: every {args.report_every:g} epoch; refit: "
-          + (f"the {args.refit} best, {args.refit_epochs} epochs each, fresh seed" if args.refit else "none") + "\n")
+          + (f"the {args.refit} best{' and the warm starts named' if named_warm_starts(args) else ''}, "
+             f"{args.refit_epochs} epochs each, fresh seed" if args.refit else "none") + "\n")
     for index, point in enumerate(points, 1):
         print(f"  warm start {index}: {task.describe_sample(space.to_config({**space.constants, **point}), args)}")
     rng, reasons, valid = random.Random(args.seed), [], 0

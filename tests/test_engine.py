@@ -448,3 +448,21 @@ def test_a_grid_tests_each_checkpoint_once_and_ctrl_c_ends_its_test_passes(tmp_p
         assert interrupted.is_set() and signal.getsignal(signal.SIGINT) is not signal.default_int_handler
     finally:
         signal.signal(signal.SIGINT, handler)
+
+
+def test_rung_fidelity_ranks_each_report_against_the_best_score(tmp_path, capsys):
+    """Trials whose early order is the reverse of their final order read Spearman -1 there, +1 later."""
+    from search.benchmarks import rung_fidelity
+
+    finals = [0.9, 0.8, 0.7, 0.6]
+    for index, final in enumerate(finals):
+        folder = tmp_path / "s" / f"run_trial_{index}"
+        folder.mkdir(parents=True)
+        reports = [{"epoch": 0.5, "val_accuracy": 0.5 + 0.01 * index}, {"epoch": 1.0, "val_accuracy": final - 0.05},
+                   {"epoch": 1.5, "val_accuracy": final}]
+        (folder / "result.json").write_text("\n".join(json.dumps(r) for r in reports[: 3 if index < 3 else 1]))
+    rows = rung_fidelity.rung_table(rung_fidelity.trial_histories(tmp_path / "s"), chance=0.51)
+    assert [(r["reached"], r["at_chance"], r["went_on"]) for r in rows] == [(4, 2, 3), (3, 0, 3), (3, 0, 0)]
+    assert rows[0]["spearman"] == pytest.approx(-1.0) and rows[1]["spearman"] == pytest.approx(1.0)
+    assert rows[2]["spearman"] is None
+    assert rung_fidelity.main(["s", "--storage-path", str(tmp_path)]) == 0 and "4 trials" in capsys.readouterr().out

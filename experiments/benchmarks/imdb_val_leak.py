@@ -49,9 +49,9 @@ def correct(task, folder: Path, texts: list[str], labels: np.ndarray) -> np.ndar
 
 def validation_of(folder: Path) -> str:
     """The validation protocol an export or checkpoint recorded; runs that recorded none used the random split."""
-    metrics = folder / "metrics.json"
-    fixed = json.loads(metrics.read_text()).get("fixed") if metrics.is_file() else None
-    return (fixed or {}).get("validation", "random")
+    metrics = json.loads((folder / "metrics.json").read_text()) if (folder / "metrics.json").is_file() else {}
+    # an export records it beside its scores, a checkpoint among its data settings
+    return metrics.get("validation") or (metrics.get("fixed") or {}).get("validation", "random")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -173,13 +173,13 @@ TASK = Task(
     describe_sample=describe_sample,
     # ASHA's first rung at 0.75 epoch, not 0.25: in `imdb-40-blocks` (grace 0.25) 25 of 40 trials stood at
     # chance (val <= 0.56) after a quarter epoch of 6,000 reviews (~23 steps, still in the one-cycle warm-up),
-    # and the quarter-epoch score ranked the survivors' final scores with Spearman 0.17 (p 0.46), while the
-    # 0.75-epoch score ranked them with 0.96: the first rung dropped trials by noise. Reports stay every quarter
-    # epoch (rungs at 0.75 and 2.25 epochs).
+    # and the scores at 0.25 and 0.5 epoch ranked the survivors' best scores with Spearman 0.17 and 0.19, those
+    # from 0.75 epoch on with 0.55-0.97 (search.benchmarks.rung_fidelity): the first rung dropped trials by noise.
+    # Reports stay every quarter epoch (rungs at 0.75 and 2.25 epochs).
     validation=VALIDATION,
     test_examples=25_000,
     serving_example=serving_example,
-    # the 40-trial main job ranks on a 6,000-review subset and refits the winner on all 22,500 at the presets'
+    # the 40-trial main job ranks on a 6,000-review subset and refits the winner on all 22,600 at the presets'
     # length: sized so that search + refit fit 90 min on a 2-core CPU (README, "Search")
     search_defaults={"subset": 6000, "max_epochs": 3, "refit_epochs": 4, "report_every": 0.25, "grace_period": 0.75,
                      "reduction_factor": 3},
