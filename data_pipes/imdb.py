@@ -182,7 +182,7 @@ def load(data_dir: str | None = None, subset: int | None = None, seed: int = 0) 
     )
 
 
-def test_split_for(data: ImdbData, tokenizer_json: str) -> TokenizedSplit:
+def encoded_test_split(data: ImdbData, tokenizer_json: str) -> TokenizedSplit:
     """The test split as a model with this tokenizer reads it: the cached ids when it is the data's own tokenizer,
     else the test reviews encoded again (a model trained before the validation split changed has another one)."""
     if tokenizer_json == data.tokenizer_json:

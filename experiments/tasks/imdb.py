@@ -52,11 +52,11 @@ def trial(config: dict[str, Any], data, reporter) -> dict[str, Any]:
 
 
 def evaluate_checkpoint(folder: Path, data, device) -> dict[str, Any]:
-    from data_pipes.imdb import test_split_for
+    from data_pipes.imdb import encoded_test_split
     from experiments.imdb_trial import evaluate_split, load_checkpoint
 
     model, _, tokenizer_json = load_checkpoint(folder, device)
-    result = evaluate_split(model, test_split_for(data, tokenizer_json), device)
+    result = evaluate_split(model, encoded_test_split(data, tokenizer_json), device)
     return {**result, "params": sum(p.numel() for p in model.parameters())}
 
 
