@@ -55,8 +55,15 @@ class Candidate:
 
 
 def validation_of(record: dict[str, Any]) -> str:
-    """The validation protocol a run or checkpoint recorded in its data settings ("random" before any was)."""
-    return (record.get("fixed") or {}).get("validation", "random")
+    """The validation protocol a record names: an export beside its scores, a run or checkpoint among its data
+    settings ("fixed"); "random" for those made before any was recorded."""
+    return record.get("validation") or (record.get("fixed") or {}).get("validation", "random")
+
+
+def recorded_validation(folder: Path) -> str:
+    """`validation_of` the metrics.json of an export or checkpoint folder ("random" when it has none)."""
+    metrics = folder / "metrics.json"
+    return validation_of(json.loads(metrics.read_text()) if metrics.is_file() else {})
 
 
 def _throughput(history: list[dict[str, Any]]) -> float | None:
@@ -98,7 +105,7 @@ def candidates_from_exports(folder: Path, task: Task, known: set[str]) -> list[C
             machine=recorded.get("machine", {}), command=recorded.get("command", ""),
             test_accuracy_at_training=recorded.get("test_accuracy_at_training"),
             confusion=recorded.get("test_confusion_matrix"), class_names=recorded.get("class_names"),
-            validation=recorded.get("validation", "random"),
+            validation=validation_of(recorded),
         ))
     return candidates
 
@@ -258,11 +265,10 @@ def export_task(entries: list[Candidate], folder: Path, force: bool, all_weights
     ranked = rank(entries, validation)
     previous = read_best(folder)
     best = ranked[0]
-    previous_metrics = folder / str((previous or {}).get("name")) / "metrics.json"
     keep_previous = (
         previous is not None and not force and previous["val_accuracy"] > best.val_accuracy
-        and previous_metrics.is_file() and validation == best.validation
-        and json.loads(previous_metrics.read_text()).get("validation", "random") == validation
+        and (folder / previous["name"]).is_dir() and validation == best.validation
+        and recorded_validation(folder / previous["name"]) == validation
     )
     family_best = {}
     for entry in ranked:

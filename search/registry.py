@@ -17,6 +17,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from experiments.summarize import recorded_validation
 from experiments.task import Task
 
 CHAMPION = "champion"
@@ -87,8 +88,7 @@ def register_best(task: Task, export_folder: Path, tracking_uri: str, experiment
     client = mlflow.MlflowClient(tracking_uri=tracking_uri)
     name = registered_name(task)
     weights = _sha256(folder)
-    metrics = folder / "metrics.json"
-    validation = (json.loads(metrics.read_text()) if metrics.is_file() else {}).get("validation", "random")
+    validation = recorded_validation(folder)
     known = client.search_model_versions(f"name = '{name}' and tags.`{WEIGHTS_TAG}` = '{weights}'")
     if known:
         version, new = known[0], False

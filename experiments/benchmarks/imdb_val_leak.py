@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import collections
-import json
 import re
 from pathlib import Path
 
@@ -47,17 +46,11 @@ def correct(task, folder: Path, texts: list[str], labels: np.ndarray) -> np.ndar
     return np.array([label == "pos" for label, _ in task.predict(folder, texts)]) == (labels == 1)
 
 
-def validation_of(folder: Path) -> str:
-    """The validation protocol an export or checkpoint recorded; runs that recorded none used the random split."""
-    metrics = json.loads((folder / "metrics.json").read_text()) if (folder / "metrics.json").is_file() else {}
-    # an export records it beside its scores, a checkpoint among its data settings
-    return metrics.get("validation") or (metrics.get("fixed") or {}).get("validation", "random")
-
-
 def main(argv: list[str] | None = None) -> int:
     from data_pipes.common import load_splits
     from data_pipes.imdb import HUB_NAME, validation_split
     from experiments.errors import CheckpointError
+    from experiments.summarize import recorded_validation
     from experiments.tasks import get_task
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -96,10 +89,10 @@ def main(argv: list[str] | None = None) -> int:
 
     task = get_task("imdb")
     for folder in args.exports:  # each export's validation split, said before the table
-        split_of(validation_of(folder))
+        split_of(recorded_validation(folder))
     print(f"{'export':<24}    val    seen  unseen     gap      test*   named   other     gap")
     for folder in args.exports:
-        val_idx, seen = split_of(validation_of(folder))
+        val_idx, seen = split_of(recorded_validation(folder))
         try:
             val_right = correct(task, folder, [texts[i] for i in val_idx], labels[val_idx])
         except CheckpointError as error:
