@@ -163,6 +163,8 @@ def candidates_from_searches(searches: list[dict[str, Any]], task: Task) -> list
         for family in families:
             row = next(r for r in ranked if task.family(r["params"]) == family)  # best first
             checkpoint = Path(row["checkpoint"]) if refits else _best_checkpoint_of(row, search)
+            if checkpoint is None or not (checkpoint / "metrics.json").is_file():
+                continue  # trained on another machine or cleaned up: its export (if any) stands in for it
             metrics = json.loads((checkpoint / "metrics.json").read_text())
             suffix = "" if len(families) == 1 else f"_{family}"
             candidates.append(Candidate(
@@ -190,11 +192,14 @@ def _params_in(checkpoint: Path) -> int | None:
         return sum(math.prod(f.get_slice(key).get_shape()) for key in f.keys())
 
 
-def _best_checkpoint_of(row: dict[str, Any], search: dict[str, Any]) -> Path:
-    """A trial keeps its best-validation checkpoint (Tune's CheckpointConfig scores by val accuracy)."""
+def _best_checkpoint_of(row: dict[str, Any], search: dict[str, Any]) -> Path | None:
+    """A trial keeps its best-validation checkpoint (Tune's CheckpointConfig scores by val accuracy); None when
+    its trial folder is not on this machine."""
     if search.get("best_trial") == row["trial_id"]:
         return Path(search["best_checkpoint"])
     candidates = sorted(Path(row["path"]).glob("checkpoint_*/metrics.json"))
+    if not candidates:
+        return None
     best = max(candidates, key=lambda p: json.loads(p.read_text())["val_accuracy"])
     return best.parent
 
