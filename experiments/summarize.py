@@ -197,11 +197,9 @@ def _best_checkpoint_of(row: dict[str, Any], search: dict[str, Any]) -> Path | N
     its trial folder is not on this machine."""
     if search.get("best_trial") == row["trial_id"]:
         return Path(search["best_checkpoint"])
-    candidates = sorted(Path(row["path"]).glob("checkpoint_*/metrics.json"))
-    if not candidates:
-        return None
-    best = max(candidates, key=lambda p: json.loads(p.read_text())["val_accuracy"])
-    return best.parent
+    candidates = sorted(Path(row["path"]).glob("checkpoint_*/metrics.json"))  # ties: the earliest
+    best = max(candidates, key=lambda p: json.loads(p.read_text())["val_accuracy"], default=None)
+    return best.parent if best else None
 
 
 def evaluate_candidate(entry: Candidate, task: Task, data_dir: str | None) -> None:
