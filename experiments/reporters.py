@@ -15,7 +15,7 @@ from typing import Protocol
 
 
 class Reporter(Protocol):
-    reports_per_epoch: int  # how often `fit` evaluates and reports: 4 means every quarter epoch
+    report_every: float  # epochs between evaluations and reports: 0.25 is every quarter epoch, 0.75 crosses epochs
 
     def report(self, metrics: dict[str, float], checkpoint_dir: str) -> None:
         """Called after every evaluation with its metrics and a folder holding the checkpoint at that point."""
@@ -52,7 +52,7 @@ def format_metrics(metrics: dict[str, float]) -> str:
 class LocalReporter:
     """Prints one line per epoch and keeps `<output_dir>/best` = the best-validation checkpoint so far."""
 
-    reports_per_epoch = 1
+    report_every = 1.0
 
     def __init__(self, output_dir: str | os.PathLike, metric: str = "val_accuracy", stream=sys.stdout) -> None:
         self.output_dir = Path(output_dir)

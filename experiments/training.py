@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from experiments.reporters import Reporter
-from experiments.units import as_epoch
+from experiments.units import as_epoch, report_grid
 
 TRAINER_STATE = "trainer_state.pt"
 METRICS_FILE = "metrics.json"
@@ -103,25 +103,28 @@ class TrainingJob:
     fixed: dict[str, Any] = field(default_factory=dict)  # data settings recorded with the result
 
 
-def report_points(steps_per_epoch: int, reports_per_epoch: int) -> list[int]:
-    """The steps of an epoch after which `fit` evaluates, reports and checkpoints (the last is the epoch's end).
+def report_points(steps_per_epoch: int, points_per_epoch: int) -> list[int]:
+    """The steps of an epoch that end a stretch of the report grid (the last is the epoch's end).
 
-    With fewer steps than reports some points repeat: that report re-evaluates without training, so a trial
-    always makes `epochs × reports_per_epoch` reports and the scheduler's rungs mean the same on any data size.
+    With fewer steps than points some points repeat: that stretch trains no step, so a trial always makes
+    the same number of reports and the scheduler's rungs mean the same on any data size.
     """
-    return [math.ceil(j * steps_per_epoch / reports_per_epoch) for j in range(1, reports_per_epoch + 1)]
+    return [math.ceil(j * steps_per_epoch / points_per_epoch) for j in range(1, points_per_epoch + 1)]
 
 
 def fit(work: TrainingJob, reporter: Reporter | None, device: torch.device) -> dict[str, Any]:
-    """Train for `work.epochs`, evaluating, checkpointing and reporting `reporter.reports_per_epoch` times an epoch
-    (once by default); returns the final summary. The LR schedule always spans all `work.epochs`: a scheduler
-    that stops the trial early cuts it short, it does not shorten its schedule."""
+    """Train for `work.epochs`, evaluating, checkpointing and reporting every `reporter.report_every` epochs
+    (once an epoch by default) and at the end; returns the final summary. The LR schedule always spans all
+    `work.epochs`: a scheduler that stops the trial early cuts it short, it does not shorten its schedule."""
     model = work.model.to(device)
     optimizer = build_optimizer(model, work.optimizer, work.optimizer_params)
     schedule = build_schedule(optimizer, work.lr_schedule, work.epochs * work.steps_per_epoch, work.warmup_fraction)
-    per_epoch = max(1, int(getattr(reporter, "reports_per_epoch", 1)))
+    grid = report_grid(float(getattr(reporter, "report_every", 1.0)))
+    if grid is None:
+        raise ValueError(f"report_every must be k/N of an epoch in (0, 1], got {reporter.report_every!r}")
+    per_epoch, stride = grid
     points = report_points(work.steps_per_epoch, per_epoch)
-    done, history = 0, []  # reports made so far
+    done, history = 0, []  # grid points trained so far
     resume_dir = reporter.resume_from() if reporter is not None else None
     if resume_dir is not None:
         state = torch.load(Path(resume_dir) / TRAINER_STATE, map_location=device, weights_only=True)
@@ -129,45 +132,50 @@ def fit(work: TrainingJob, reporter: Reporter | None, device: torch.device) -> d
         optimizer.load_state_dict(state["optimizer"])
         schedule.load_state_dict(state["schedule"])
         torch.set_rng_state(state["torch_rng"])
-        done = int(state.get("reports", (int(state["epoch"]) + 1) * per_epoch))
+        done = int(state.get("grid_points", state.get("reports", (int(state["epoch"]) + 1) * per_epoch)))
         history = json.loads((Path(resume_dir) / METRICS_FILE).read_text())["history"]
     amp = device.type == "cuda"
     train_seconds = sum(h["epoch_seconds"] for h in history)
     batches, batches_epoch = None, -1
-    while done < work.epochs * per_epoch:
-        epoch, index = divmod(done, per_epoch)
-        start, stop = (points[index - 1] if index else 0), points[index]
-        if batches_epoch != epoch:  # a new epoch, or resuming in the middle of one
-            batches, batches_epoch = iter(work.train_batches(epoch, start)), epoch
-            if show_progress():
-                from tqdm import tqdm
-
-                batches = iter(tqdm(batches, total=work.steps_per_epoch - start, leave=False, unit="batch",
-                                    desc=f"epoch {epoch + 1}/{work.epochs}", file=sys.stderr))
-        model.train()
+    total = work.epochs * per_epoch
+    while done < total:
         started = time.perf_counter()
-        total_loss, seen = 0.0, 0
-        for step in range(start, stop):
-            batch = next(batches)
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-                loss, size = work.loss_on_batch(model, batch)
-            if not torch.isfinite(loss):
-                raise FloatingPointError(f"loss became {loss.item()} at epoch {epoch + 1}, step {step}")
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if work.grad_clip > 0:
-                nn.utils.clip_grad_norm_(model.parameters(), work.grad_clip)
-            optimizer.step()
-            schedule.step()
-            total_loss += loss.item() * size
-            seen += size
-        train_time = time.perf_counter() - started
+        train_time, total_loss, seen = 0.0, 0.0, 0
+        while True:  # the grid points up to the next report
+            epoch, index = divmod(done, per_epoch)
+            start, stop = (points[index - 1] if index else 0), points[index]
+            if batches_epoch != epoch:  # a new epoch, or resuming in the middle of one
+                batches, batches_epoch = iter(work.train_batches(epoch, start)), epoch
+                if show_progress():
+                    from tqdm import tqdm
+
+                    batches = iter(tqdm(batches, total=work.steps_per_epoch - start, leave=False, unit="batch",
+                                        desc=f"epoch {epoch + 1}/{work.epochs}", file=sys.stderr))
+            model.train()
+            stretch_started = time.perf_counter()
+            for step in range(start, stop):
+                batch = next(batches)
+                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+                    loss, size = work.loss_on_batch(model, batch)
+                if not torch.isfinite(loss):
+                    raise FloatingPointError(f"loss became {loss.item()} at epoch {epoch + 1}, step {step}")
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                if work.grad_clip > 0:
+                    nn.utils.clip_grad_norm_(model.parameters(), work.grad_clip)
+                optimizer.step()
+                schedule.step()
+                total_loss += loss.item() * size
+                seen += size
+            train_time += time.perf_counter() - stretch_started
+            done += 1
+            if done % stride == 0 or done == total:
+                break
         model.eval()
         with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
             evaluation = work.evaluate(model)
         seconds = time.perf_counter() - started
         train_seconds += seconds
-        done += 1
         metrics = {
             "epoch": as_epoch(epoch + stop / max(work.steps_per_epoch, 1)),
             "train_loss": total_loss / max(seen, 1),
@@ -191,7 +199,7 @@ def fit(work: TrainingJob, reporter: Reporter | None, device: torch.device) -> d
                     "schedule": schedule.state_dict(),
                     "torch_rng": torch.get_rng_state(),
                     "epoch": epoch,
-                    "reports": done,
+                    "grid_points": done,
                 },
                 Path(folder) / TRAINER_STATE,
             )

@@ -14,6 +14,7 @@ import argparse
 import contextlib
 import json
 import logging
+import math
 import os
 import random
 import shlex
@@ -31,7 +32,7 @@ from experiments.cli import UsageError, machine_info
 from experiments.space import SearchSpace
 from experiments.task import Task, TrialFn
 from experiments.tasks import TASKS
-from experiments.units import as_epoch
+from experiments.units import as_epoch, report_grid
 
 METRIC, MODE = "val_accuracy", "max"
 BEST = f"best_{METRIC}"
@@ -53,8 +54,8 @@ def search_command(task: Task) -> str:
 class TuneReporter:
     """The trial's reporter inside Tune: metrics + checkpoint folder → `tune.report`; resume via Tune."""
 
-    def __init__(self, reports_per_epoch: int = 1) -> None:
-        self.reports_per_epoch = reports_per_epoch
+    def __init__(self, report_every: float = 1.0) -> None:
+        self.report_every = report_every
         self.restored_dirs: list[str] = []
 
     def report(self, metrics: dict[str, float], checkpoint_dir: str) -> None:
@@ -97,7 +98,7 @@ def run_trial(
     to_config: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
     threads: int = 1,
     search_name: str = "search",
-    reports_per_epoch: int = 1,
+    report_every: float = 1.0,
 ) -> None:
     """The Tune trainable: a plain trial function behind a Tune reporter, one torch thread per CPU."""
     import torch
@@ -110,7 +111,7 @@ def run_trial(
         sys.unraisablehook = quiet_shutdown_hook(sys.unraisablehook)
     trial_config = to_config(config)
     trial_config["config_name"] = f"{search_name}-{tune.get_context().get_trial_id()}"
-    reporter = TuneReporter(reports_per_epoch)
+    reporter = TuneReporter(report_every)
     try:
         trial_fn(trial_config, data, reporter)
     finally:
@@ -131,7 +132,7 @@ def build_parser(task: Task) -> argparse.ArgumentParser:
         help=f"epochs every trial gets before ASHA may stop it (default {d['grace_period']:g}, at most --max-epochs;"
              " fractions of an epoch with --report-every)")
     add("--report-every", type=float, default=d["report_every"],
-        help=f"evaluate, checkpoint and report every this fraction of an epoch: 1, 0.5, 0.25… (default "
+        help=f"evaluate, checkpoint and report every this fraction of an epoch: 1, 0.5, 0.25, 0.75… (default "
              f"{d['report_every']:g}); ASHA's rungs can then fall inside an epoch")
     add("--time-budget", type=float, default=None, metavar="MIN",
         help="end the search phase after MIN minutes of search wall time (counted across resumes, like the "
@@ -180,8 +181,9 @@ def build_parser(task: Task) -> argparse.ArgumentParser:
 
 def check_args(args: argparse.Namespace) -> None:
     """Bad input is refused here, before anything is started or written."""
-    if not 0 < args.report_every <= 1 or abs(1 / args.report_every - round(1 / args.report_every)) > EPSILON:
-        raise UsageError(f"--report-every must be 1/N of an epoch (1, 0.5, 0.25, 0.2…), got {args.report_every:g}")
+    if report_grid(args.report_every) is None:
+        raise UsageError(f"--report-every must be a fraction of an epoch in (0, 1] (1, 0.5, 0.25, 0.75…), "
+                         f"got {args.report_every:g}")
     if args.grace_period is None:
         args.grace_period = min(max(args.default_grace_period, args.report_every), max(args.max_epochs, 1))
     if args.time_budget is not None and args.time_budget <= 0:
@@ -345,8 +347,9 @@ def make_searcher(space: SearchSpace, args: argparse.Namespace, points: list[dic
     return BasicVariantGenerator(random_state=args.seed), random_param_space(space, args.seed, points)
 
 
-def reports_per_epoch(args: argparse.Namespace) -> int:
-    return round(1 / args.report_every)
+def reports_in(epochs: float, args: argparse.Namespace) -> int:
+    """How many reports a trial has made after `epochs` (the training loop reports on a grid, see report_grid)."""
+    return max(1, math.ceil(epochs / args.report_every - EPSILON))
 
 
 def make_scheduler(args: argparse.Namespace, space: SearchSpace, points: list[dict[str, Any]]):
@@ -358,13 +361,12 @@ def make_scheduler(args: argparse.Namespace, space: SearchSpace, points: list[di
 
     if args.scheduler == "fifo":
         return FIFOScheduler()
-    per_epoch = reports_per_epoch(args)
     return WarmStartASHA(
         protected=[space.fields_of(point) for point in points],
         to_config=space.to_config,
         time_attr="training_iteration",
-        max_t=args.max_epochs * per_epoch,
-        grace_period=max(1, round(args.grace_period * per_epoch)),
+        max_t=reports_in(args.max_epochs, args),
+        grace_period=reports_in(args.grace_period, args),
         reduction_factor=args.reduction_factor,
     )
 
@@ -561,7 +563,6 @@ def main(task: Task, argv: list[str] | None = None) -> int:
         if not resuming:
             drop_stale_study(storage, name)
     concurrency = plan_concurrency(args, resources.get("CPU", 1), resources.get("GPU", 0))
-    per_epoch = reports_per_epoch(args)
     tracker = MlflowSearchTracker(
         tracking_uri, args.experiment, name,
         search_params(task, space, args, concurrency, sys.argv[1:] if argv is None else argv),
@@ -578,7 +579,7 @@ def main(task: Task, argv: list[str] | None = None) -> int:
             trainable = tune.with_resources(
                 tune.with_parameters(
                     run_trial, data=data, trial_fn=task.trial, to_config=space.to_config,
-                    threads=max(1, int(args.cpus_per_trial)), search_name=name, reports_per_epoch=per_epoch,
+                    threads=max(1, int(args.cpus_per_trial)), search_name=name, report_every=args.report_every,
                 ),
                 {"cpu": args.cpus_per_trial, "gpu": args.gpus_per_trial},
             )

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from experiments.task import Task
-from search.engine import METRIC, MODE, reports_per_epoch, run_trial, trial_id_of, trial_states
+from search.engine import METRIC, MODE, run_trial, trial_id_of, trial_states
 
 
 def pick_config(configs: list[dict[str, Any]], sampled: dict[str, Any]) -> dict[str, Any]:
@@ -41,7 +41,7 @@ def train_and_test(
     tracker.resolve = to_config
     trainable = tune.with_resources(
         tune.with_parameters(run_trial, data=data, trial_fn=task.trial, to_config=to_config, threads=int(cpus),
-                             search_name=config_prefix, reports_per_epoch=reports_per_epoch(args)),
+                             search_name=config_prefix, report_every=args.report_every),
         {"cpu": cpus, "gpu": args.gpus_per_trial},
     )
     path = f"{storage.rstrip('/')}/{run_name}"

@@ -253,7 +253,7 @@ def test_search_trial_reports_inside_the_epoch(data_dir, cache, monkeypatch):
     from experiments.tasks import get_task
 
     class Recorder:
-        reports_per_epoch = 2
+        report_every = 0.5
 
         def __init__(self) -> None:
             self.seen: list[dict] = []

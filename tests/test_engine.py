@@ -233,9 +233,9 @@ def test_random_search_evaluates_the_warm_start_first_and_skips_the_refit_when_a
     [
         (["--refit", "-1"], "--refit must be 0 (no refit) or more"),
         (["--dry-run", "--dry-run-samples", "-1"], "--dry-run-samples must be 0 or more"),
-        (["--report-every", "0"], "--report-every must be 1/N of an epoch"),
-        (["--report-every", "1.5"], "--report-every must be 1/N of an epoch"),
-        (["--report-every", "0.3"], "--report-every must be 1/N of an epoch"),
+        (["--report-every", "0"], "--report-every must be a fraction of an epoch"),
+        (["--report-every", "1.5"], "--report-every must be a fraction of an epoch"),
+        (["--report-every", "0.123"], "--report-every must be a fraction of an epoch"),
         (["--warm-start", "no-such-preset"], "--warm-start no-such-preset: unknown preset"),
         (["--warm-start", "search:never-ran"], "no search 'never-ran'"),
         (["--warm-start", "NOT_A_CONFIG"], "unknown config field(s): colour"),
@@ -272,6 +272,44 @@ def test_report_points_cover_each_epoch_once():
     assert report_points(100, 4) == [25, 50, 75, 100]
     assert report_points(10, 1) == [10]
     assert report_points(2, 4) == [1, 1, 2, 2]  # fewer steps than reports: some reports train no step
+
+
+def test_reports_every_three_quarters_of_an_epoch_cross_epochs_and_resume_to_the_same_end(tmp_path):
+    """0.75 epoch is no 1/N of an epoch: the loop trains on a quarter-epoch grid and reports every third point
+    and at the end, and a trial resumed from its second report ends exactly where an uninterrupted one does."""
+    import shutil
+
+    from experiments.units import report_grid
+    from tests import synthetic_task
+
+    assert report_grid(0.25) == (4, 1) and report_grid(0.75) == (4, 3) and report_grid(1.0) == (1, 1)
+    assert report_grid(0) is None and report_grid(1.5) is None and report_grid(0.123) is None
+
+    class Recorder:
+        report_every = 0.75
+
+        def __init__(self, resume: str | None = None) -> None:
+            self.resume, self.epochs, self.folders = resume, [], []
+
+        def report(self, metrics, checkpoint_dir):
+            self.epochs.append(metrics["epoch"])
+            kept = tmp_path / f"{id(self)}-{len(self.epochs)}"
+            shutil.copytree(checkpoint_dir, kept)
+            self.folders.append(str(kept))
+
+        def resume_from(self):
+            return self.resume
+
+    data = synthetic_task.load_data(None, None, 0)
+    config = {"epochs": 4, "seed": 3}
+    whole = Recorder()
+    uninterrupted = synthetic_task.trial(config, data, whole)
+    steps = len(data.train) // 32  # a grid point rounds up to a whole step
+    assert whole.epochs == pytest.approx([0.75, 1.5, 2.25, 3, 3.75, 4], abs=1 / steps)  # and at the end
+    resumed = Recorder(resume=whole.folders[1])
+    again = synthetic_task.trial(config, data, resumed)
+    assert resumed.epochs == whole.epochs[2:]
+    assert [h["val_loss"] for h in again["history"]] == [h["val_loss"] for h in uninterrupted["history"]]
 
 
 def test_a_trial_worker_stopped_by_ray_prints_no_traceback_but_real_errors_still_show():

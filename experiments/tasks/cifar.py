@@ -73,7 +73,7 @@ class SizeReporter:
 
     def __init__(self, inner, size: dict[str, float]) -> None:
         self.inner, self.size = inner, size
-        self.reports_per_epoch = getattr(inner, "reports_per_epoch", 1)  # the loop asks the reporter it is given
+        self.report_every = getattr(inner, "report_every", 1.0)  # the loop asks the reporter it is given
 
     def report(self, metrics: dict[str, float], checkpoint_dir: str) -> None:
         self.inner.report({**metrics, **self.size}, checkpoint_dir)
