@@ -138,39 +138,37 @@ def fit(work: TrainingJob, reporter: Reporter | None, device: torch.device) -> d
     train_seconds = sum(h["epoch_seconds"] for h in history)
     batches, batches_epoch = None, -1
     total = work.epochs * per_epoch
+    started, train_time, total_loss, seen = time.perf_counter(), 0.0, 0.0, 0  # since the last report
     while done < total:
-        started = time.perf_counter()
-        train_time, total_loss, seen = 0.0, 0.0, 0
-        while True:  # the grid points up to the next report
-            epoch, index = divmod(done, per_epoch)
-            start, stop = (points[index - 1] if index else 0), points[index]
-            if batches_epoch != epoch:  # a new epoch, or resuming in the middle of one
-                batches, batches_epoch = iter(work.train_batches(epoch, start)), epoch
-                if show_progress():
-                    from tqdm import tqdm
+        epoch, index = divmod(done, per_epoch)
+        start, stop = (points[index - 1] if index else 0), points[index]
+        if batches_epoch != epoch:  # a new epoch, or resuming in the middle of one
+            batches, batches_epoch = iter(work.train_batches(epoch, start)), epoch
+            if show_progress():
+                from tqdm import tqdm
 
-                    batches = iter(tqdm(batches, total=work.steps_per_epoch - start, leave=False, unit="batch",
-                                        desc=f"epoch {epoch + 1}/{work.epochs}", file=sys.stderr))
-            model.train()
-            stretch_started = time.perf_counter()
-            for step in range(start, stop):
-                batch = next(batches)
-                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-                    loss, size = work.loss_on_batch(model, batch)
-                if not torch.isfinite(loss):
-                    raise FloatingPointError(f"loss became {loss.item()} at epoch {epoch + 1}, step {step}")
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                if work.grad_clip > 0:
-                    nn.utils.clip_grad_norm_(model.parameters(), work.grad_clip)
-                optimizer.step()
-                schedule.step()
-                total_loss += loss.item() * size
-                seen += size
-            train_time += time.perf_counter() - stretch_started
-            done += 1
-            if done % stride == 0 or done == total:
-                break
+                batches = iter(tqdm(batches, total=work.steps_per_epoch - start, leave=False, unit="batch",
+                                    desc=f"epoch {epoch + 1}/{work.epochs}", file=sys.stderr))
+        model.train()
+        stretch_started = time.perf_counter()
+        for step in range(start, stop):
+            batch = next(batches)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+                loss, size = work.loss_on_batch(model, batch)
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f"loss became {loss.item()} at epoch {epoch + 1}, step {step}")
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if work.grad_clip > 0:
+                nn.utils.clip_grad_norm_(model.parameters(), work.grad_clip)
+            optimizer.step()
+            schedule.step()
+            total_loss += loss.item() * size
+            seen += size
+        train_time += time.perf_counter() - stretch_started
+        done += 1
+        if done % stride and done < total:  # not a report point: train on to the next one
+            continue
         model.eval()
         with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
             evaluation = work.evaluate(model)
@@ -205,6 +203,7 @@ def fit(work: TrainingJob, reporter: Reporter | None, device: torch.device) -> d
             )
             if reporter is not None:
                 reporter.report(metrics, folder)
+        started, train_time, total_loss, seen = time.perf_counter(), 0.0, 0.0, 0
     best = max(history, key=lambda h: h["val_accuracy"])
     return {
         "best_val_accuracy": best["val_accuracy"],

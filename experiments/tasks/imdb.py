@@ -175,9 +175,8 @@ TASK = Task(
     # chance (val <= 0.56) after a quarter epoch of 6,000 reviews (~23 steps, still in the one-cycle warm-up),
     # and the scores at 0.25 and 0.5 epoch ranked the survivors' best scores with Spearman 0.17 and 0.19, those
     # from 0.75 epoch on with 0.55-0.97 (search.benchmarks.rung_fidelity): the first rung dropped trials by noise.
-    # Reports every 0.75 epoch, on the rung: in `imdb-40-grace` a validation pass (2,400 reviews, ~11 s at one
-    # thread) was about a third of each quarter-epoch report, and its 297 reports would have been 99 (alone, this
-    # saved less than that: two trials then train side by side more of the time, each slower; README, "Search").
+    # Reports every 0.75 epoch, on the rung: `imdb-40-grace` made 297 quarter-epoch reports (a validation pass and
+    # a checkpoint each) where 99 would have served its rungs (README, "Search").
     validation=VALIDATION,
     test_examples=25_000,
     serving_example=serving_example,
