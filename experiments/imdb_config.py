@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from data_pipes.imdb import MAX_LEN, STORED_LEN
 from experiments.config import BaseConfig, resolve_config
 from models.gru_classifier import POOLINGS
 
@@ -14,7 +15,8 @@ SCHEDULES = ("constant", "onecycle", "cosine")
 
 @dataclass
 class ExperimentConfig(BaseConfig):
-    """One IMDB GRU run. The tokenizer and max length are fixed project-wide (see data_pipes.imdb)."""
+    """One IMDB GRU run. The tokenizer is fixed project-wide; `max_len` is how many tokens of a review the model
+    reads (head + tail, see data_pipes.imdb), 400 for every config written before it was a field."""
 
     TASK = "imdb"
 
@@ -26,6 +28,7 @@ class ExperimentConfig(BaseConfig):
     num_layers: int = 2
     is_bidirectional: bool = False
     dropout: float = 0.2
+    embed_dropout: float = 0.0  # whole words dropped from the embedded review while training
     pooling: str = "last"
     optimizer: str = "Adam"
     optimizer_params: dict[str, float] = field(default_factory=lambda: {"lr": 1e-3})
@@ -34,6 +37,7 @@ class ExperimentConfig(BaseConfig):
     epochs: int = 10
     output_dim: int = 1
     use_hand_gru: bool = False
+    max_len: int = MAX_LEN
 
     def checks(self) -> list[tuple[bool, str]]:
         return [
@@ -42,6 +46,7 @@ class ExperimentConfig(BaseConfig):
             (self.hidden_dim >= 1, "hidden_dim must be >= 1"),
             (self.num_layers >= 1, "num_layers must be >= 1"),
             (0.0 <= self.dropout < 1.0, "dropout must be in [0, 1)"),
+            (0.0 <= self.embed_dropout < 1.0, "embed_dropout must be in [0, 1)"),
             (self.pooling in POOLINGS, f"pooling must be one of {POOLINGS}"),
             (self.optimizer in OPTIMIZERS, f"optimizer must be one of {OPTIMIZERS}"),
             (self.optimizer_params.get("lr", 0) > 0, "optimizer_params.lr must be > 0"),
@@ -49,6 +54,7 @@ class ExperimentConfig(BaseConfig):
             (self.lr_schedule in SCHEDULES, f"lr_schedule must be one of {SCHEDULES}"),
             (self.grad_clip >= 0, "grad_clip must be >= 0 (0 disables clipping)"),
             (self.epochs >= 1, "epochs must be >= 1"),
+            (1 <= self.max_len <= STORED_LEN, f"max_len must be in [1, {STORED_LEN}]"),
             (self.output_dim == 1, "output_dim must be 1 (one logit, BCEWithLogitsLoss)"),
         ]
 

@@ -16,6 +16,7 @@ from data_pipes.imdb import (
     ImdbData,
     TokenizedSplit,
     collate,
+    cut,
     length_bucketed_batches,
     vocab_size,
 )
@@ -39,6 +40,7 @@ def build_model(config: ExperimentConfig, vocab_size: int = VOCAB_SIZE) -> GRUCl
         num_layers=config.num_layers,
         is_bidirectional=config.is_bidirectional,
         dropout=config.dropout,
+        embed_dropout=config.embed_dropout,
         pooling=config.pooling,
         output_dim=config.output_dim,
         pad_id=PAD_ID,
@@ -96,23 +98,24 @@ def train_imdb(
     """Train one configuration; reports val loss/accuracy as the reporter asks. Never touches the test split."""
     if isinstance(config, dict):
         config = ExperimentConfig.from_dict(config)
+    train, val = cut(data.train, config.max_len), cut(data.val, config.max_len)
     seed_everything(config.seed)
     device = pick_device()
     model = build_model(config, data.vocab_size)
     loss_fn = nn.BCEWithLogitsLoss()
-    steps = len(length_bucketed_batches(data.train.lengths, config.batch_size, shuffle=False))
+    steps = len(length_bucketed_batches(train.lengths, config.batch_size, shuffle=False))
 
     def train_batches(epoch: int, start: int):
         rng = np.random.default_rng([config.seed, epoch])  # the same order after a resume in mid-epoch
-        for index in length_bucketed_batches(data.train.lengths, config.batch_size, shuffle=True, rng=rng)[start:]:
-            yield _to_device(collate(data.train, index), device)
+        for index in length_bucketed_batches(train.lengths, config.batch_size, shuffle=True, rng=rng)[start:]:
+            yield _to_device(collate(train, index), device)
 
     def loss_on_batch(model: nn.Module, batch) -> tuple[torch.Tensor, int]:
         ids, lengths, labels = batch
         return loss_fn(model(ids, lengths).squeeze(-1).float(), labels), len(labels)
 
     def evaluate(model: nn.Module) -> dict[str, float]:
-        result = evaluate_split(model, data.val, device)
+        result = evaluate_split(model, val, device)
         return {"val_loss": result["loss"], "val_accuracy": result["accuracy"]}
 
     work = TrainingJob(

@@ -26,7 +26,7 @@ def test_load_splits_and_cache(imdb_dir):
     data = imdb_data.load(str(imdb_dir))
     assert (len(data.train), len(data.val), len(data.test)) == (360, 40, 200)
     assert data.val.labels.mean() == pytest.approx(0.5)  # stratified
-    assert data.train.ids.dtype == np.uint16 and data.train.ids.shape[1] == imdb_data.MAX_LEN
+    assert data.train.ids.dtype == np.uint16 and data.train.ids.shape[1] == imdb_data.STORED_LEN
     started = time.perf_counter()
     again = imdb_data.load(str(imdb_dir))
     assert time.perf_counter() - started < 2.0
@@ -46,11 +46,49 @@ def test_tokenizer_round_trip_and_br_removed(imdb_dir):
 def test_long_reviews_keep_head_and_tail(imdb_dir):
     data = imdb_data.load(str(imdb_dir))
     tokenizer = imdb_data.load_tokenizer(data.tokenizer_json)
-    text = "great " + "movie " * 1000 + "awful"
-    ids, lengths = imdb_data.encode(tokenizer, [text])
+    text = "great " + "movie " * 2000 + "awful"
+    ids, lengths = imdb_data.encode(tokenizer, [text], imdb_data.MAX_LEN)
     vocab = tokenizer.get_vocab()
     assert lengths[0] == imdb_data.MAX_LEN
     assert ids[0, 0] == vocab["great"] and ids[0, imdb_data.MAX_LEN - 1] == vocab["awful"]
+
+
+def test_a_shorter_reading_cut_from_the_stored_ids_equals_encoding_at_that_length():
+    rng = np.random.default_rng(0)
+    texts = [" ".join(f"w{i}" for i in rng.integers(0, 50, n)) for n in (3, 399, 400, 401, 700, 1500, 3000)]
+    tokenizer = imdb_data.build_tokenizer(texts)
+    labels = np.zeros(len(texts), dtype=np.int8)
+    stored = imdb_data.TokenizedSplit(*imdb_data.encode(tokenizer, texts), labels)
+    for max_len in (1, 5, 400, 799, 800, imdb_data.STORED_LEN):
+        shorter = imdb_data.cut(stored, max_len)
+        ids, lengths = imdb_data.encode(tokenizer, texts, max_len)
+        np.testing.assert_array_equal(shorter.ids, ids)
+        np.testing.assert_array_equal(shorter.lengths, lengths)
+
+
+def test_a_config_reads_its_max_len_and_older_configs_read_400(tmp_path):
+    """The verdict sits in the middle of each review: read whole it is learnt, cut to 8 tokens (2 of the head,
+    6 of the tail) it is gone, and the model can only guess; evaluation reads as the checkpoint's config says."""
+    from experiments.reporters import LocalReporter
+    from experiments.tasks.imdb import evaluate_checkpoint
+
+    assert ExperimentConfig.from_dict({}).max_len == 400  # an experiment_config.json written before the field
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 2, 600).astype(np.int8)
+    texts = [" ".join(["filler"] * 10 + [("bad", "good")[y]] + ["filler"] * 10) for y in labels]
+    tokenizer = imdb_data.build_tokenizer(texts)
+    split = imdb_data.TokenizedSplit(*imdb_data.encode(tokenizer, texts), labels)
+    data = imdb_data.ImdbData(split.take(np.arange(400)), split.take(np.arange(400, 500)),
+                              split.take(np.arange(500, 600)), tokenizer.to_str(), "middle")
+    scores = {}
+    for max_len in (8, 400):
+        config = ExperimentConfig(config_name=f"read{max_len}", **{**FAST, "epochs": 2}, max_len=max_len)
+        scores[max_len] = train_imdb(config, data, LocalReporter(tmp_path / str(max_len)))["best_val_accuracy"]
+        tested = evaluate_checkpoint(tmp_path / str(max_len) / "best", data, torch.device("cpu"))
+        model, _, _ = load_checkpoint(tmp_path / str(max_len) / "best")
+        assert tested["accuracy"] == evaluate_split(model, imdb_data.cut(data.test, max_len),
+                                                    torch.device("cpu"))["accuracy"]
+    assert scores[400] > 0.95 and scores[8] < 0.75, scores
 
 
 def test_buckets_cover_every_example_once():
@@ -83,6 +121,18 @@ def test_hand_written_gru_option_matches_nn_gru():
     hand.load_state_dict(fast.state_dict())
     ids, lengths = torch.randint(2, 30, (4, 9)), torch.tensor([9, 4, 1, 6])
     torch.testing.assert_close(hand(ids, lengths), fast(ids, lengths), rtol=1e-5, atol=1e-6)
+
+
+def test_word_dropout_drops_whole_tokens_in_training_only():
+    torch.manual_seed(0)
+    model = build_model(ExperimentConfig(num_layers=1, embed_dim=16, hidden_dim=4, dropout=0.0, embed_dropout=0.5),
+                        vocab_size=50)
+    embedded = model.embedding(torch.randint(2, 50, (8, 100)))
+    dropped = model.train().drop_words(embedded)
+    zero_tokens = (dropped == 0).all(-1)
+    assert 0.4 < zero_tokens.float().mean().item() < 0.6  # about half of the tokens, each as a whole vector
+    torch.testing.assert_close(dropped[~zero_tokens], embedded[~zero_tokens] * 2)  # the rest scaled by 1/(1-p)
+    assert torch.equal(model.eval().drop_words(embedded), embedded)
 
 
 def test_trial_learns_a_separable_task_and_checkpoint_round_trips(imdb_dir, tmp_path):
@@ -119,7 +169,9 @@ def test_config_json_round_trip_and_flat_dicts(tmp_path):
 
 @pytest.mark.parametrize(
     ("values", "message"),
-    [({"dropout": -0.1}, "dropout"), ({"num_layers": 0}, "num_layers"), ({"pooling": "sum"}, "pooling"),
+    [({"dropout": -0.1}, "dropout"), ({"embed_dropout": 1.0}, "embed_dropout"),
+     ({"max_len": 0}, "max_len"), ({"max_len": imdb_data.STORED_LEN + 1}, "max_len"),
+     ({"num_layers": 0}, "num_layers"), ({"pooling": "sum"}, "pooling"),
      ({"batch_size": 0}, "batch_size"), ({"bogus": 1}, "unknown config field")],
 )
 def test_invalid_config_values(values, message):

@@ -71,7 +71,8 @@ def test_search_ranks_tracks_and_keeps_the_best_checkpoint(tiny_search, imdb_dir
     for child in children:
         assert child.data.tags["mlflow.parentRunId"] == parents[0].info.run_id
         assert child.data.tags["tunelab.status"] in ("COMPLETED", "STOPPED_EARLY")
-        assert child.data.params["fixed.max_len"] == str(imdb_data.MAX_LEN)
+        assert child.data.params["fixed.stored_len"] == str(imdb_data.STORED_LEN)
+        assert child.data.params["max_len"] == "800"  # searched models read 800 tokens
         history = client.get_metric_history(child.info.run_id, "val_accuracy")
         assert [m.step for m in history] == list(range(1, len(history) + 1))
         assert [a.path for a in client.list_artifacts(child.info.run_id)] == ["best_checkpoint"]

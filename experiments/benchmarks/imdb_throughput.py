@@ -30,9 +30,10 @@ def bare_loop(data: imdb_data.ImdbData, config, vocab_size: int) -> float:
     params = [*embedding.parameters(), *gru.parameters(), *head.parameters()]
     optimizer = torch.optim.AdamW(params, lr=config.lr)
     rng = np.random.default_rng(config.seed)  # the trial draws its batches from the same seeded generator
+    train = imdb_data.cut(data.train, config.max_len)  # the reviews as the trial reads them
     seen, started = 0, time.perf_counter()
-    for index in imdb_data.length_bucketed_batches(data.train.lengths, config.batch_size, shuffle=True, rng=rng):
-        ids, lengths, labels = (torch.from_numpy(a) for a in imdb_data.collate(data.train, index))
+    for index in imdb_data.length_bucketed_batches(train.lengths, config.batch_size, shuffle=True, rng=rng):
+        ids, lengths, labels = (torch.from_numpy(a) for a in imdb_data.collate(train, index))
         out, _ = gru(embedding(ids))
         mask = (torch.arange(ids.size(1)) < lengths.unsqueeze(1)).unsqueeze(-1)
         pooled = torch.cat([out.masked_fill(~mask, -1e9).amax(1), (out * mask).sum(1) / lengths.unsqueeze(1)], -1)
