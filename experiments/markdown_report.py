@@ -147,6 +147,15 @@ def plot_search(searches: list[dict[str, Any]], path: Path) -> bool:
     return True
 
 
+def split_trial_params(configs: list[dict[str, Any]]) -> tuple[list[str], dict[str, Any]]:
+    """A search's trial configs → the keys it varied, and the values every trial shared (its constants, e.g. the
+    epochs, seed and reading length), read from what the trials ran rather than from today's space."""
+    keys = list(dict.fromkeys(k for config in configs for k in config))
+    fixed = {k: configs[0][k] for k in keys
+             if all(k in c for c in configs) and len({json.dumps(c[k], sort_keys=True) for c in configs}) == 1}
+    return [k for k in keys if k not in fixed], fixed
+
+
 def search_section(searches: list[dict[str, Any]], test_examples: int = 0,
                    portable: Callable[[str], str] = str) -> list[str]:
     """One entry per search: its budget and outcome, its refit (with the winner's curse), and what its Optuna
@@ -161,6 +170,10 @@ def search_section(searches: list[dict[str, Any]], test_examples: int = 0,
             f"best val {s['best_val_accuracy']:.4f}. Command: `{portable(s.get('command', ''))}`"
             + (f" (resumed with `{portable(s['resumed_with'])}`)" if s.get("resumed_with") else "")
         )
+        if s.get("rows"):
+            searched, fixed = split_trial_params([r["params"] for r in s["rows"]])
+            lines.append(f"  - Space: searched {', '.join(searched) or 'nothing'}; the same in every trial: "
+                         + ", ".join(f"{k}={v}" for k, v in fixed.items()))
         subset, max_epochs, subset_known = search_fidelity(s)
         for r in s.get("refit") or []:
             gap = (r["search_val_accuracy"] - r["val_accuracy"]) * 100

@@ -221,20 +221,41 @@ def test_cli_trains_and_evaluates_on_test(imdb_dir, tmp_path, capsys):
     assert "test_accuracy=" in capsys.readouterr().out
 
 
+def one_epoch_run(imdb_dir: Path, tmp_path: Path, name: str) -> dict:
+    """A tiny model trained through the CLI, as a user makes one: its run.json record."""
+    config = tmp_path / f"{name}.json"
+    ExperimentConfig(config_name=name, **{**FAST, "epochs": 1}).to_json(config)
+    assert imdb_cli.main(["--config", str(config), "--data-dir", str(imdb_dir), "--output-dir", str(tmp_path)]) == 0
+    return json.loads((tmp_path / name / "run.json").read_text())
+
+
 def test_val_leak_benchmark_rebuilds_the_validation_split_runs_train_on(imdb_dir, tmp_path, capsys):
     """Its validation accuracy is the run's own: the same reviews, so its split of them is a split of the real one."""
     from experiments.benchmarks import imdb_val_leak
 
-    config = tmp_path / "tiny.json"
-    ExperimentConfig(config_name="tiny_leak", **{**FAST, "epochs": 1}).to_json(config)
-    assert imdb_cli.main(["--config", str(config), "--data-dir", str(imdb_dir), "--output-dir", str(tmp_path)]) == 0
-    record = json.loads((tmp_path / "tiny_leak" / "run.json").read_text())
+    record = one_epoch_run(imdb_dir, tmp_path, "tiny_leak")
     capsys.readouterr()
     argv = [record["checkpoint"], str(tmp_path / "not_a_model"), "--data-dir", str(imdb_dir), "--test-sample", "50"]
     assert imdb_val_leak.main(argv) == 0
     rows = {line.split()[0]: line.split() for line in capsys.readouterr().out.splitlines() if line.strip()}
     assert float(rows["best"][1]) == pytest.approx(record["val_accuracy"], abs=1e-4)
     assert rows["not_a_model"][1] == "skipped:"
+
+
+def test_reading_length_benchmark_scores_an_export_as_evaluate_does(imdb_dir, tmp_path, capsys):
+    from experiments.benchmarks import imdb_reading_length
+
+    record = one_epoch_run(imdb_dir, tmp_path, "tiny_read")
+    capsys.readouterr()
+    argv = [record["checkpoint"], "--data-dir", str(imdb_dir), "--max-len", "10", "400", "--long", "10"]
+    assert imdb_reading_length.main(argv) == 0
+    rows = {int(line.split()[2]): line.split()[3:] for line in capsys.readouterr().out.splitlines()
+            if line.startswith("best ")}
+    assert float(rows[400][0]) == pytest.approx(record["test_accuracy"], abs=1e-4)  # read as trained: evaluate's
+    assert rows[10][1] != rows[400][1] and rows[10][2] == rows[400][2]  # only the long reviews are read differently
+    with pytest.raises(SystemExit) as exit_info:
+        imdb_reading_length.main([record["checkpoint"], "--max-len", str(imdb_data.STORED_LEN + 1)])
+    assert exit_info.value.code == 2
 
 
 def test_cli_bad_input_exits_2_without_traceback(tmp_path):

@@ -242,11 +242,23 @@ def test_a_refit_gap_is_called_the_winners_curse_only_at_the_searchs_own_fidelit
               "wall_seconds": 60, "completed": 2, "stopped_early": 0, "errored": 0, "best_val_accuracy": 0.85,
               "command": "python -m search.imdb --subset 50", "rows": [{"params": {"epochs": 3}}], "refit": [refit]}
     assert search_fidelity(search) == (50, 3, True)  # an older summary: from its command and rows
-    assert "not the winner's curse alone, the search trained on 50 examples" in search_section([search])[1]
-    assert "(winner's curse +1.00 points)" in search_section([{**search, "subset": None}])[1]  # the whole split
+    assert "not the winner's curse alone, the search trained on 50 examples" in search_section([search])[2]
+    assert "(winner's curse +1.00 points)" in search_section([{**search, "subset": None}])[2]  # the whole split
     unknown = {**search, "command": "python -m search.imdb"}
     assert search_fidelity(unknown) == (None, 3, False)
-    assert "(search val − refit val +1.00 points)," in search_section([unknown])[1]
+    assert "(search val − refit val +1.00 points)," in search_section([unknown])[2]
+
+
+def test_a_search_states_what_its_trials_varied_and_what_they_shared():
+    from experiments.markdown_report import search_section
+
+    rows = [{"params": {"epochs": 2, "lr": 1e-3, "max_len": 800, "optimizer": "SGD"}},
+            {"params": {"epochs": 2, "lr": 3e-3, "max_len": 800, "optimizer": "AdamW", "weight_decay": 0.01}}]
+    search = {"search": "s", "searcher": "optuna", "scheduler": "asha", "trials": 2, "trial_epochs": 4,
+              "wall_seconds": 60, "completed": 2, "stopped_early": 0, "errored": 0, "best_val_accuracy": 0.85,
+              "command": "python -m search.imdb", "rows": rows}
+    assert search_section([search])[1] == ("  - Space: searched lr, optimizer, weight_decay; the same in every trial: "
+                                           "epochs=2, max_len=800")
 
 
 def test_searches_of_two_families_at_the_same_budget_are_compared_side_by_side():

@@ -12,7 +12,7 @@ from pathlib import Path
 from statistics import mean
 from typing import Any
 
-from data_pipes.imdb import VALIDATION
+from data_pipes.imdb import MAX_LEN, VALIDATION
 from experiments.space import Param, SearchSpace
 from experiments.task import Task
 
@@ -199,6 +199,7 @@ TASK = Task(
         ("embed", lambda c: c.get("embed_dim")), ("bidir", lambda c: c.get("is_bidirectional")),
         ("dropout", lambda c: c.get("dropout")), ("pooling", lambda c: c.get("pooling")),
         ("batch", lambda c: c.get("batch_size")), ("lr", _lr),
+        ("reads", lambda c: c.get("max_len", MAX_LEN)),  # tokens per review; configs before the field read 400
     ),
     comparison=comparison,
     attachments=("search_efficiency",),
