@@ -46,7 +46,9 @@ class GRUClassifier(nn.Module):
         self.directions = 2 if is_bidirectional else 1
         self.embedding = nn.Embedding(vocab_size, embed_dim, padding_idx=pad_id)
         self.dropout = nn.Dropout(dropout)
-        self.embed_dropout = embed_dropout
+        # word dropout: Dropout1d on (B, T, E) zeroes whole token vectors (the T "channels") and scales the rest
+        # by 1/(1-p); element dropout after it leaves every kept word partly visible
+        self.drop_words = nn.Dropout1d(embed_dropout)
         gru_cls = _hand_gru_class() if use_hand_gru else nn.GRU
         self.layers = nn.ModuleList()
         for layer in range(num_layers):
@@ -69,16 +71,6 @@ class GRUClassifier(nn.Module):
                 outputs.append(reverse_within_length(backward, lengths))
             x = torch.cat(outputs, dim=-1)
         return x
-
-    def drop_words(self, embedded: torch.Tensor) -> torch.Tensor:
-        """Word dropout: zero whole token vectors with probability `embed_dropout` while training (the rest scaled
-        by 1/(1-p)). Element dropout leaves every word partly visible; dropping words makes the model judge a
-        review without some of them, the regulariser against memorising telltale names."""
-        if not self.training or self.embed_dropout == 0.0:
-            return embedded
-        keep = 1.0 - self.embed_dropout
-        mask = torch.empty(embedded.shape[:2] + (1,), device=embedded.device).bernoulli_(keep)
-        return embedded * mask / keep
 
     def pool(self, features: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         mask = (torch.arange(features.size(1), device=features.device).unsqueeze(0) < lengths.unsqueeze(1))
