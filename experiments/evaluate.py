@@ -11,6 +11,7 @@ import functools
 from pathlib import Path
 from typing import Any
 
+from experiments import ensemble
 from experiments.cli import run_cli
 from experiments.task import Task
 from experiments.tasks import get_task, task_of_checkpoint
@@ -23,12 +24,17 @@ def load_test_data(task_key: str, data_dir: str | None):
 
 
 def evaluate_checkpoint(folder: str | Path, data_dir: str | None, task: Task | None = None) -> dict[str, Any]:
-    """{'task', 'test_accuracy', 'test_loss', 'params', 'confusion', 'class_names'} for a checkpoint folder."""
+    """{'task', 'test_accuracy', 'test_loss', 'params', 'confusion', 'class_names'} for a checkpoint folder or an
+    ensemble of them (experiments/ensemble.py)."""
     from experiments.training import pick_device
 
     folder = Path(folder)
     task = task or task_of_checkpoint(folder)
-    result = task.evaluate_checkpoint(folder, load_test_data(task.key, data_dir), pick_device())
+    data, device = load_test_data(task.key, data_dir), pick_device()
+    if ensemble.is_ensemble(folder):
+        result = ensemble.evaluate(task, folder, data, device)
+    else:
+        result = task.evaluate_checkpoint(folder, data, device)
     return {
         "task": task.key,
         "test_accuracy": result["accuracy"],

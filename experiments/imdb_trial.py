@@ -65,6 +65,17 @@ def evaluate_split(model: nn.Module, split: TokenizedSplit, device: torch.device
     return {"loss": loss_sum / len(split), "accuracy": correct / len(split)}
 
 
+def positive_probabilities(model: nn.Module, split: TokenizedSplit, device: torch.device) -> np.ndarray:
+    """P(positive) of every review of a split, in its order (batches run length-sorted, like evaluate_split)."""
+    model.eval()
+    positive = np.zeros(len(split))
+    with torch.no_grad():
+        for index in length_bucketed_batches(split.lengths, EVAL_BATCH, shuffle=False, chunk=10**9):
+            ids, lengths, _ = _to_device(collate(split, index), device)
+            positive[index] = torch.sigmoid(model(ids, lengths).squeeze(-1).float()).cpu().numpy()
+    return positive
+
+
 def save_checkpoint(model: nn.Module, config: ExperimentConfig, tokenizer_json: str, folder: Path) -> None:
     """Self-describing folder: weights (safetensors), experiment config, tokenizer."""
     folder.mkdir(parents=True, exist_ok=True)

@@ -15,6 +15,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from experiments.ensemble import ENSEMBLE_FILE, same_path
 from experiments.task import Task
 
 
@@ -48,7 +49,10 @@ def model_table(task: Task, ranked: list) -> str:
               "train time", f"{task.unit}/s"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for i, e in enumerate(ranked):
-        cells = ["★" if i == 0 else "", f"`{e.name}`", e.source, *[fmt(value(e.config)) for _, value in task.columns],
+        configs = e.member_configs or [e.config]  # an ensemble: each member's, where they differ
+        shown = [[fmt(value(config)) for config in configs] for _, value in task.columns]
+        cells = ["★" if i == 0 else "", f"`{e.name}`", e.source, *[v[0] if len(set(v)) == 1 else " + ".join(v)
+                                                                   for v in shown],
                  f"{e.params / 1e6:.2f} M" if e.params else "-", fmt(e.epochs),
                  f"{e.val_accuracy:.4f}" + (" †" if e.validation != task.validation else ""),
                  with_error(e.test_accuracy, task.test_examples), f"{e.train_seconds / 60:.1f} min",
@@ -93,7 +97,7 @@ def plot_learning_curves(ranked: list, path: Path, top: int = 8) -> None:
     import matplotlib.pyplot as plt
 
     fig, (loss_ax, acc_ax) = plt.subplots(1, 2, figsize=(12, 4.2))
-    for e in ranked[:top]:
+    for e in [e for e in ranked if e.history][:top]:  # an ensemble has none: it was not trained as one
         epochs = [h["epoch"] for h in e.history]
         (line,) = acc_ax.plot(epochs, [h["val_accuracy"] for h in e.history], marker="o", ms=3, label=e.name)
         if all("train_loss" in h and "val_loss" in h for h in e.history):
@@ -157,9 +161,11 @@ def split_trial_params(configs: list[dict[str, Any]]) -> tuple[list[str], dict[s
 
 
 def search_section(searches: list[dict[str, Any]], test_examples: int = 0,
-                   portable: Callable[[str], str] = str) -> list[str]:
-    """One entry per search: its budget and outcome, its refit (with the winner's curse), and what its Optuna
-    study says about the hyperparameters (importance computed by the engine, which owns Optuna)."""
+                   portable: Callable[[str], str] = str, ensembles: dict[str, tuple[Any, list[str]]] | None = None
+                   ) -> list[str]:
+    """One entry per search: its budget and outcome, its refit (with the winner's curse), the ensemble of its
+    refits where one was exported (`ensembles`: search name -> (export entry, member checkpoint paths)), and what
+    its Optuna study says about the hyperparameters (importance computed by the engine, which owns Optuna)."""
     lines = []
     for s in searches:
         resumed = f", resumed {s['resumes']}×" if s.get("resumes") else ""
@@ -190,6 +196,17 @@ def search_section(searches: list[dict[str, Any]], test_examples: int = 0,
                    f"(search val − refit val {gap:+.2f} points: not the winner's curse alone, the search trained on "
                    f"{searched})" if known else f"(search val − refit val {gap:+.2f} points)")
                 + f", test {with_error(r['test_accuracy'], test_examples)}"
+            )
+        if s["search"] in (ensembles or {}) and s.get("refit"):
+            entry, sources = ensembles[s["search"]]
+            joined = [f"`{r['search_trial']}`" for path in sources for r in s["refit"]
+                      if same_path(r["checkpoint"], path)]
+            lines.append(
+                f"  - ensemble `{entry.name}`: the refits of {', '.join(joined)} (members chosen on validation, "
+                f"probabilities averaged): val {entry.val_accuracy:.4f}, test "
+                f"{with_error(entry.test_accuracy, test_examples)}, "
+                f"{(entry.test_accuracy - s['refit'][0]['test_accuracy']) * 100:+.2f} points on test over the refit "
+                "winner alone"
             )
         importance = s.get("importance")
         if importance:
@@ -427,7 +444,12 @@ def write_report(task: Task, ranked: list, searches: list[dict[str, Any]], folde
     if equal_budget:
         lines += ["## Model families at equal search budget", "", *equal_budget]
     if searches:
-        lines += ["## Searches", "", *search_section(searches, task.test_examples, portable), ""]
+        ensembles = {}
+        for e in ranked:  # an exported ensemble names its members' checkpoints; the search summary the refits'
+            kept = folder / e.name / ENSEMBLE_FILE
+            if kept.is_file() and e.source.startswith("search "):
+                ensembles[e.source.split()[1]] = (e, json.loads(kept.read_text()).get("sources", []))
+        lines += ["## Searches", "", *search_section(searches, task.test_examples, portable, ensembles), ""]
     lines += ["## Plots", ""]
     for title, name in plots:
         lines += [f"![{title}]({name})", ""]

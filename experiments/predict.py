@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from experiments import ensemble
 from experiments.cli import run_cli
 from experiments.tasks import task_of_checkpoint
 
@@ -19,7 +20,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("inputs", nargs="+", help="review texts (IMDB) or image files (CIFAR-10)")
     args = parser.parse_args(argv)
     task = task_of_checkpoint(args.path)
-    predictions = task.predict(args.path, args.inputs)
+    predictions = ensemble.predict(task, args.path, args.inputs)
     for text, (label, probability) in zip(args.inputs, predictions, strict=True):
         shown = text if len(text) <= 60 else text[:57] + "..."
         print(f"{label}\t{probability:.3f}\t{shown}")

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import shutil
 import tarfile
 import time
@@ -20,6 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from experiments import ensemble
 from experiments.cli import UsageError, command_line, machine_info, run_cli
 from experiments.reporters import replace_dir_atomically
 from experiments.task import Task
@@ -52,6 +54,8 @@ class Candidate:
     confusion: list[list[int]] | None = None  # test confusion matrix (rows: true class), where the task gives one
     class_names: list[str] | None = None
     validation: str = "random"  # how its validation split was drawn (see Task.validation)
+    members: list[Path] = field(default_factory=list)  # an ensemble's checkpoints (experiments/ensemble.py)
+    member_configs: list[dict[str, Any]] = field(default_factory=list)  # an ensemble's configs, for the report
 
 
 def validation_of(record: dict[str, Any]) -> str:
@@ -97,6 +101,7 @@ def candidates_from_exports(folder: Path, task: Task, known: set[str]) -> list[C
         if recorded.get("name") in known or not config_file.is_file():
             continue
         config = {k: v for k, v in json.loads(config_file.read_text()).items() if k != "task"}
+        members = ensemble.member_folders(path.parent) if ensemble.is_ensemble(path.parent) else []
         candidates.append(Candidate(
             task=task.key, family=task.family(config), name=recorded["name"], source=recorded["source"],
             config=config, val_accuracy=recorded["val_accuracy"], test_accuracy=recorded["test_accuracy"],
@@ -106,6 +111,8 @@ def candidates_from_exports(folder: Path, task: Task, known: set[str]) -> list[C
             test_accuracy_at_training=recorded.get("test_accuracy_at_training"),
             confusion=recorded.get("test_confusion_matrix"), class_names=recorded.get("class_names"),
             validation=validation_of(recorded),
+            member_configs=[{k: v for k, v in json.loads((m / "experiment_config.json").read_text()).items()
+                             if k != "task"} for m in members],
         ))
     return candidates
 
@@ -173,7 +180,7 @@ def candidates_from_searches(searches: list[dict[str, Any]], task: Task) -> list
                 config=json.loads((checkpoint / "experiment_config.json").read_text()),
                 val_accuracy=metrics["val_accuracy"], test_accuracy=row.get("test_accuracy") if refits else None,
                 epochs=metrics["epoch"], train_seconds=metrics["train_seconds"],
-                params=_params_in(checkpoint),
+                params=ensemble.stored_params(checkpoint),
                 throughput=_throughput(metrics["history"]), history=metrics["history"], checkpoint=checkpoint,
                 machine=search.get("machine", {}), command=search.get("command", ""),
                 validation=validation_of(metrics),
@@ -181,15 +188,63 @@ def candidates_from_searches(searches: list[dict[str, Any]], task: Task) -> list
     return candidates
 
 
-def _params_in(checkpoint: Path) -> int | None:
-    """Parameters stored in a checkpoint's weights (read from the safetensors header, nothing loaded)."""
-    weights = next((checkpoint / name for name in WEIGHT_FILES if (checkpoint / name).is_file()), None)
-    if weights is None:
-        return None
-    from safetensors import safe_open
+def ensemble_candidates(searches: list[dict[str, Any]], task: Task, data_dir: str | None,
+                        export_folder: Path) -> list[Candidate]:
+    """Each search whose refits (two or more, still on this machine) average to a higher validation accuracy
+    than its refit winner alone: that ensemble (experiments/ensemble.py), chosen on validation, tested once."""
+    if data_dir is None or not ensemble.supports_ensembles(task):
+        return []
+    from experiments import evaluate
+    from experiments.training import pick_device
 
-    with safe_open(weights, framework="pt") as f:
-        return sum(math.prod(f.get_slice(key).get_shape()) for key in f.keys())
+    candidates = []
+    for search in searches:
+        members = [Path(r["checkpoint"]) for r in search.get("refit") or []  # best validation first
+                   if (Path(r["checkpoint"]) / "metrics.json").is_file()]
+        if len(members) < 2:
+            continue
+        data, device = evaluate.load_test_data(task.key, data_dir), pick_device()
+        val = [task.split_probabilities(member, data, "val", device) for member in members]
+        labels = val[0][1]
+        chosen = ensemble.select_members([probabilities for probabilities, _ in val], labels)
+        if len(chosen) < 2:
+            print(f"{task.key}: no ensemble of search {search['search']}'s {len(members)} refits scores higher on "
+                  "validation than its refit winner")
+            continue
+        val_scores = ensemble.scores(np.mean([val[i][0] for i in chosen], axis=0), labels)
+        members = [members[i] for i in chosen]
+        name = f"search_{search['search']}_ensemble"
+        test = _recorded_test(export_folder / name, members)
+        if test is None:
+            test = ensemble.scores(*ensemble.mean_probabilities(task, members, data, "test", device))["accuracy"]
+        metrics = [json.loads((member / "metrics.json").read_text()) for member in members]
+        configs = [{k: v for k, v in json.loads((member / "experiment_config.json").read_text()).items() if k != "task"}
+                   for member in members]
+        families = sorted({task.family(config) for config in configs})
+        candidates.append(Candidate(
+            task=task.key, family="+".join(families), name=name, members=members, member_configs=configs,
+            source=f"search {search['search']} (ensemble of {len(members)} refits)",
+            config=configs[0], val_accuracy=val_scores["accuracy"],
+            test_accuracy=test, epochs=metrics[0]["epoch"], train_seconds=sum(m["train_seconds"] for m in metrics),
+            params=sum(ensemble.stored_params(member) or 0 for member in members) or None, throughput=None,
+            history=[], checkpoint=members[0], machine=search.get("machine", {}),  # its members' curves are theirs
+            command=search.get("command", ""), validation=validation_of(metrics[0]),
+        ))
+    return candidates
+
+
+def _recorded_test(exported: Path, members: list[Path]) -> float | None:
+    """The test accuracy an earlier export of the same ensemble (same member checkpoints) recorded."""
+    if not (exported / ensemble.ENSEMBLE_FILE).is_file() or not (exported / "metrics.json").is_file():
+        return None
+    sources = json.loads((exported / ensemble.ENSEMBLE_FILE).read_text()).get("sources") or []
+    same = len(sources) == len(members) and all(map(ensemble.same_path, sources, members))
+    return json.loads((exported / "metrics.json").read_text()).get("test_accuracy") if same else None
+
+
+def has_weights(folder: Path) -> bool:
+    """Weights in the folder, or in an ensemble's member folders."""
+    return any(path.is_file() for name in WEIGHT_FILES for path in [folder / name, *folder.glob(f"member_*/{name}")])
 
 
 def _best_checkpoint_of(row: dict[str, Any], search: dict[str, Any]) -> Path | None:
@@ -231,17 +286,19 @@ def export_candidate(entry: Candidate, target: Path, with_weights: bool) -> None
     staging = target.parent / f".{target.name}.export"
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
-    for item in entry.checkpoint.iterdir():
-        if item.name in NEVER_EXPORTED or (item.name in WEIGHT_FILES and not with_weights) or item.is_dir():
-            continue
-        shutil.copy2(item, staging / item.name)
+    skipped = NEVER_EXPORTED | (set() if with_weights else WEIGHT_FILES)
+    if entry.members:
+        ensemble.write_members(entry.members, staging, skipped, [ensemble.portable(m) for m in entry.members])
+    for item in [] if entry.members else entry.checkpoint.iterdir():
+        if item.name not in skipped and item.is_file():
+            shutil.copy2(item, staging / item.name)
     metrics = {
         "name": entry.name, "task": entry.task, "source": entry.source, "val_accuracy": entry.val_accuracy,
         "validation": entry.validation,
         "test_accuracy": entry.test_accuracy, "test_accuracy_at_training": entry.test_accuracy_at_training,
         "epochs": entry.epochs, "train_seconds": entry.train_seconds,
         "params": entry.params, "throughput_per_s": entry.throughput, "machine": entry.machine,
-        "command": entry.command, "weights_included": any((staging / name).is_file() for name in WEIGHT_FILES),
+        "command": entry.command, "weights_included": has_weights(staging),
         "history": entry.history,
         **({"test_confusion_matrix": entry.confusion, "class_names": entry.class_names} if entry.confusion else {}),
     }
@@ -280,7 +337,7 @@ def export_task(entries: list[Candidate], folder: Path, force: bool, all_weights
         if keep_previous and entry.name == previous["name"]:
             continue
         # an export that has weights keeps them: a replaced champion stays loadable
-        kept = any((folder / entry.name / name).is_file() for name in WEIGHT_FILES)
+        kept = has_weights(folder / entry.name)
         with_weights = all_weights or family_best[entry.family] is entry or kept
         export_candidate(entry, folder / entry.name, with_weights)
     if keep_previous:
@@ -342,13 +399,14 @@ def run(args: argparse.Namespace) -> int:
     wrote_any = False
     for task in [get_task(key) for key in args.tasks]:
         searches = load_searches(args.ray_results, task.name, args.out / task.export_folder)
+        data_dir = args.data_dirs.get(task.key)
         candidates = candidates_from_runs(args.outputs / task.name, task) + candidates_from_searches(searches, task)
+        candidates += ensemble_candidates(searches, task, data_dir, args.out / task.export_folder)
         candidates += candidates_from_exports(args.out / task.export_folder, task, {c.name for c in candidates})
         if not candidates:
             print(f"{task.key}: nothing to summarize (no {args.outputs / task.name}/*/run.json, no {task.name} "
                   f"search, no export in {args.out / task.export_folder})")
             continue
-        data_dir = args.data_dirs.get(task.key)
         best = rank(candidates, task.validation)[0]
         confusions = any(e.confusion for e in candidates)  # the task gives them: the report shows the best's
         for entry in candidates:

@@ -72,6 +72,11 @@ class Task:
     serving_example: Callable[[], tuple[str, list[Any]]] | None = None
     registered_model: str = ""  # default tunelab-<name>
     module_key: str | None = None  # a task outside the registry: its module path, as its configs record it
+    # --- ensembles of checkpoints (experiments/ensemble.py); a task without them exports single models only
+    labels: tuple[str, ...] = ()  # class names, in the order of the probability columns below
+    split_probabilities: Callable[[Path, Any, str, Any], tuple[Any, Any]] | None = None  # (folder, data, "val" |
+    # "test", device) -> (class probabilities [n, classes], labels [n]) of that split, as the checkpoint reads it
+    input_probabilities: Callable[[Path, Sequence[Any]], Any] | None = None  # raw inputs -> [n, classes]
 
     @property
     def key(self) -> str:

@@ -122,6 +122,17 @@ def evaluate_split(
     return {"loss": loss_sum / n, "accuracy": accuracy, "predictions": predicted}
 
 
+def class_probabilities(model: nn.Module, images: np.ndarray, device: torch.device, image_size: int) -> np.ndarray:
+    """Softmax over the classes for every image, [n, classes] float32, batched and bf16 on CUDA like evaluation."""
+    model.eval()
+    cuda, parts = device.type == "cuda", []
+    with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=cuda):
+        for start in range(0, len(images), EVAL_BATCH):
+            x = model_input(images[start : start + EVAL_BATCH], device, image_size)
+            parts.append(logits(model, x).float().softmax(-1).cpu().numpy())
+    return np.concatenate(parts) if parts else np.zeros((0, model.config.num_labels), dtype=np.float32)
+
+
 def confusion_matrix(predictions: np.ndarray, labels: np.ndarray, num_classes: int) -> np.ndarray:
     """Counts[true, predicted] (rows sum to the class sizes)."""
     flat = np.asarray(labels, dtype=np.int64) * num_classes + np.asarray(predictions, dtype=np.int64)

@@ -17,6 +17,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from experiments import ensemble
 from experiments.summarize import recorded_validation
 from experiments.task import Task
 
@@ -42,7 +43,7 @@ def registered_name(task: Task) -> str:
 
 def _sha256(folder: Path) -> str:
     digest = hashlib.sha256()
-    for path in sorted(folder.glob("*.safetensors")):
+    for path in sorted(folder.rglob("*.safetensors")):  # an ensemble's are in its member folders
         digest.update(path.read_bytes())
     return digest.hexdigest()
 
@@ -83,7 +84,7 @@ def register_best(task: Task, export_folder: Path, tracking_uri: str, experiment
         return None
     best = json.loads(best_file.read_text())
     folder = export_folder / best["path"]
-    if not any(folder.glob("*.safetensors")):
+    if not any(folder.rglob("*.safetensors")):
         return None
     client = mlflow.MlflowClient(tracking_uri=tracking_uri)
     name = registered_name(task)
@@ -96,7 +97,7 @@ def register_best(task: Task, export_folder: Path, tracking_uri: str, experiment
         column, examples = task.serving_example()
         example = pd.DataFrame({column: examples})
         output = pd.DataFrame(
-            [{"label": label, "probability": p} for label, p in task.predict(folder, examples)]
+            [{"label": label, "probability": p} for label, p in ensemble.predict(task, folder, examples)]
         )
         mlflow.set_tracking_uri(tracking_uri)
         with mlflow.start_run(experiment_id=experiment_id, run_name=f"export {best['name']}",

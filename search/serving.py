@@ -19,7 +19,8 @@ ARTIFACT = "export"  # the artifact key of the export folder
 
 
 class ExportedModel(mlflow.pyfunc.PythonModel):
-    """Wraps the export's task: `Task.predict` does the preprocessing the model was trained with."""
+    """Wraps the export's task: `Task.predict` does the preprocessing the model was trained with (for an ensemble
+    folder, each member's probabilities are averaged)."""
 
     def load_context(self, context) -> None:
         from experiments.tasks import task_of_checkpoint
@@ -31,7 +32,9 @@ class ExportedModel(mlflow.pyfunc.PythonModel):
     def predict(self, context, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
         """One row per input in the column the signature names; MLflow enforces the schema before this runs."""
         inputs = model_input[self.column].tolist()
-        rows = self.task.predict(self.folder, inputs)
+        from experiments import ensemble
+
+        rows = ensemble.predict(self.task, self.folder, inputs)
         return pd.DataFrame({"label": [label for label, _ in rows], "probability": [p for _, p in rows]})
 
 

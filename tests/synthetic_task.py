@@ -152,16 +152,28 @@ def evaluate_checkpoint(folder: Path, data: BlobData, device) -> dict[str, Any]:
     return {**accuracy_and_loss(model, data.test), "params": sum(p.numel() for p in model.parameters())}
 
 
-def predict(folder: Path, inputs: Sequence[str]) -> list[tuple[str, float]]:
+def input_probabilities(folder: Path, inputs: Sequence[str]) -> np.ndarray:
     """Each input is FEATURES comma-separated numbers."""
     import torch
 
     model, _ = load_checkpoint(folder)
     x = torch.tensor([[float(v) for v in line.split(",")] for line in inputs])
     with torch.no_grad():
-        probabilities = model(x).softmax(-1)
-    best = probabilities.max(-1)
-    return [(LABELS[int(i)], float(p)) for p, i in zip(best.values, best.indices, strict=True)]
+        return model(x).softmax(-1).numpy()
+
+
+def split_probabilities(folder: Path, data: BlobData, split: str, device) -> tuple[np.ndarray, np.ndarray]:
+    import torch
+
+    model, _ = load_checkpoint(folder)
+    part = data.val if split == "val" else data.test
+    with torch.no_grad():
+        return model(torch.from_numpy(np.array(part.x))).softmax(-1).numpy(), part.y
+
+
+def predict(folder: Path, inputs: Sequence[str]) -> list[tuple[str, float]]:
+    probabilities = input_probabilities(folder, inputs)
+    return [(LABELS[int(i)], float(row[i])) for row, i in zip(probabilities, probabilities.argmax(-1), strict=True)]
 
 
 def space(args: argparse.Namespace) -> SearchSpace:
@@ -197,6 +209,9 @@ TASK = Task(
     trial=trial,
     evaluate_checkpoint=evaluate_checkpoint,
     predict=predict,
+    labels=LABELS,
+    split_probabilities=split_probabilities,
+    input_probabilities=input_probabilities,
     space=space,
     describe_sample=lambda config, args: f"MLP hidden={config['hidden']} lr={config['lr']:.3g}",
     search_defaults={"trials": 4, "max_epochs": 4},

@@ -180,6 +180,29 @@ def test_checkpoint_round_trip_and_pipeline(trained, data):
         assert top == data.class_names[predicted]
 
 
+def test_class_probabilities_agree_with_evaluation_and_predict(trained, data, tmp_path):
+    """What an ensemble averages (experiments/ensemble.py): the softmax evaluation takes its argmax of, in the
+    order of the task's class names, which are the data pipe's."""
+    import io
+
+    from experiments.tasks.cifar import TASK
+
+    _, reporter = trained
+    assert TASK.labels == cifar10.CLASS_NAMES == data.class_names
+    probabilities, labels = TASK.split_probabilities(reporter.folder, data, "test", torch.device("cpu"))
+    model, _ = load_checkpoint(reporter.folder)
+    ours = evaluate_split(model, data.test.images, data.test.labels, torch.device("cpu"), 32)
+    assert probabilities.shape == (len(data.test.labels), 10) and np.allclose(probabilities.sum(-1), 1, atol=1e-5)
+    assert (probabilities.argmax(-1) == ours["predictions"]).all() and (labels == data.test.labels).all()
+    encoded = []
+    for image in data.test.images[:3]:
+        buffer = io.BytesIO()
+        Image.fromarray(image).save(buffer, format="PNG")
+        encoded.append(buffer.getvalue())
+    assert TASK.predict(reporter.folder, encoded) == [
+        (TASK.labels[int(row.argmax())], pytest.approx(float(row.max()), abs=1e-5)) for row in probabilities[:3]]
+
+
 def test_channels_last_model_saves_and_reloads(tmp_path):
     config = VisionConfig.from_dict(dict(TINY))
     model = build_model(config.model_params()).to(memory_format=torch.channels_last).eval()

@@ -137,7 +137,8 @@ def test_summarize_evaluate_and_predict_a_task_outside_the_registry(synthetic_se
                            "--out", str(out), "--tasks", TASK_KEY, "--data-dir", f"{TASK_KEY}=generated"]) == 0
     folder = out / "synthetic-blobs"
     best = json.loads((folder / "best.json").read_text())
-    assert {p.name for p in folder.iterdir() if p.is_dir()} == {"search_syn", "blob_wide", "searches"}
+    assert {p.name for p in folder.iterdir() if p.is_dir()} == {"search_syn", "search_syn_ensemble", "blob_wide",
+                                                                  "searches"}
     assert json.loads((folder / "searches" / "syn.json").read_text())["refit"], "the report's search is kept"
     exported = json.loads((folder / "search_syn" / "metrics.json").read_text())  # the search ships its refit
     refit = json.loads((workdir / "ray_results" / "syn" / "search_summary.json").read_text())["refit"][0]
@@ -154,6 +155,43 @@ def test_summarize_evaluate_and_predict_a_task_outside_the_registry(synthetic_se
     assert predict.main([str(folder / best["name"]), "0,0,0,0,0,0,0,0", "1,1,1,1,1,1,1,1"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 2 and all(line.split("\t")[0] in ("left", "middle", "right") for line in lines)
+
+
+@pytest.mark.ray
+def test_the_summarizer_exports_the_ensemble_of_a_searchs_refits_chosen_on_validation(synthetic_search, tmp_path,
+                                                                                       capsys):
+    import numpy as np
+
+    from experiments import ensemble
+
+    workdir, done = synthetic_search
+    assert done.returncode == 0, done.stderr[-3000:]
+    task = get_task(TASK_KEY)
+    refits = json.loads((workdir / "ray_results" / "syn" / "search_summary.json").read_text())["refit"]
+    members = [Path(r["checkpoint"]) for r in refits]  # the best and the two warm starts, best validation first
+    data = task.load_data(None, None, 0)
+    val = [task.split_probabilities(member, data, "val", None)[0] for member in members]
+    chosen = ensemble.select_members(val, data.val.y)
+    assert len(members) == 3 and len(chosen) >= 2, "these refits average to a higher validation accuracy"
+
+    out = tmp_path / "model_checkpoints"
+    assert summarize.main(["--outputs", str(tmp_path / "none"), "--ray-results", str(workdir / "ray_results"),
+                           "--out", str(out), "--tasks", TASK_KEY, "--data-dir", f"{TASK_KEY}=generated"]) == 0
+    folder = out / "synthetic-blobs" / "search_syn_ensemble"
+    kept = json.loads((folder / "ensemble.json").read_text())
+    assert [Path(source).resolve() for source in kept["sources"]] == [members[i].resolve() for i in chosen]
+    assert ensemble.member_folders(folder) == [folder / f"member_{k}" for k in range(1, len(chosen) + 1)]
+    metrics = json.loads((folder / "metrics.json").read_text())
+    averaged = ensemble.scores(np.mean([val[i] for i in chosen], axis=0), data.val.y)["accuracy"]
+    assert metrics["val_accuracy"] == pytest.approx(averaged)
+    assert metrics["val_accuracy"] > ensemble.scores(val[0], data.val.y)["accuracy"], "above the refit winner"
+    assert metrics["source"] == f"search syn (ensemble of {len(chosen)} refits)" and metrics["weights_included"]
+    assert evaluate.evaluate_checkpoint(folder, None)["test_accuracy"] == pytest.approx(metrics["test_accuracy"])
+    report = (out / "synthetic-blobs" / "report.md").read_text()
+    assert "  - ensemble `search_syn_ensemble`: the refits of " in report
+    capsys.readouterr()
+    assert predict.main([str(folder), "0,0,0,0,0,0,0,0"]) == 0
+    assert capsys.readouterr().out.split("\t")[0] in task.labels
 
 
 @pytest.mark.slow

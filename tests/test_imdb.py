@@ -318,3 +318,37 @@ def test_a_model_with_another_tokenizer_is_tested_with_its_own(imdb_dir, tmp_pat
     result = evaluate_checkpoint(tmp_path, replace(data, tokenizer_json=other, test=scrambled), torch.device("cpu"))
     assert result["accuracy"] == pytest.approx(expected["accuracy"]) and result["loss"] == pytest.approx(
         expected["loss"])
+
+
+def test_class_probabilities_agree_with_evaluation_and_an_ensemble_evaluates(imdb_dir, tmp_path, capsys):
+    """What an ensemble averages (experiments/ensemble.py): [P(neg), P(pos)] whose argmax is evaluation's verdict;
+    validation only under the data's own tokenizer; two runs' ensemble evaluated by `experiments.evaluate`."""
+    from dataclasses import replace
+
+    from experiments import ensemble, evaluate
+    from experiments.errors import CheckpointError
+    from experiments.tasks.imdb import TASK
+
+    data = imdb_data.load(str(imdb_dir))
+    records = [one_epoch_run(imdb_dir, tmp_path, name) for name in ("tiny_a", "tiny_b")]
+    folders = [Path(r["checkpoint"]) for r in records]
+    for record, folder in zip(records, folders, strict=True):
+        val, val_labels = TASK.split_probabilities(folder, data, "val", torch.device("cpu"))
+        test, test_labels = TASK.split_probabilities(folder, data, "test", torch.device("cpu"))
+        assert ensemble.scores(val, val_labels)["accuracy"] == pytest.approx(record["val_accuracy"])
+        assert ensemble.scores(test, test_labels)["accuracy"] == pytest.approx(record["test_accuracy"])
+        assert TASK.predict(folder, ["wonderful superb film"])[0][1] == pytest.approx(
+            TASK.input_probabilities(folder, ["wonderful superb film"])[0].max())
+    other = imdb_data.build_tokenizer(["an unrelated vocabulary of other words"] * 3).to_str()
+    with pytest.raises(CheckpointError, match="another validation split"):
+        TASK.split_probabilities(folders[0], replace(data, tokenizer_json=other), "val", torch.device("cpu"))
+
+    ensemble.write_members(folders, tmp_path / "both", skip=set(), sources=[str(f) for f in folders])
+    averaged = np.mean([TASK.split_probabilities(f, data, "test", torch.device("cpu"))[0] for f in folders], axis=0)
+    capsys.readouterr()
+    assert evaluate.main([str(tmp_path / "both"), "--data-dir", str(imdb_dir)]) == 0
+    out = capsys.readouterr().out
+    assert f"test_accuracy={ensemble.scores(averaged, data.test.labels)['accuracy']:.4f}" in out
+    params = sum(p.numel() for p in build_model(ExperimentConfig(**{**FAST, "epochs": 1}), data.vocab_size)
+                 .parameters())
+    assert f"params={2 * params:,}" in out

@@ -21,6 +21,8 @@ from experiments.space import Param, SearchSpace
 from experiments.task import Task
 
 MODEL_TYPES = ("vit", "swin")
+# data_pipes.cifar10.CLASS_NAMES (tests/test_cifar.py checks), here so that the task imports without torch
+CLASS_NAMES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 DEFAULT_PRESET = {"vit": "vit_small_p4", "swin": "swin_small_p2"}
 SWIN = ("swin",)
 VIT = ("vit",)
@@ -107,15 +109,24 @@ def evaluate_checkpoint(folder: Path, data, device) -> dict[str, Any]:
     }
 
 
-def predict(folder: Path, files: Sequence[str | bytes]) -> list[tuple[str, float]]:
-    """Image files, or encoded images (PNG/JPEG bytes: what the MLflow model is served)."""
+def split_probabilities(folder: Path, data, split: str, device) -> tuple[Any, Any]:
+    """Class probabilities of every validation or test image, and the labels."""
+    import numpy as np
+
+    from experiments.vision_trial import class_probabilities, load_checkpoint
+
+    model, config = load_checkpoint(folder, device)
+    part = data.test if split == "test" else data.val
+    return class_probabilities(model, part.images, device, config.image_size), part.labels.astype(np.int64)
+
+
+def input_probabilities(folder: Path, files: Sequence[str | bytes]):
+    """Image files, or encoded images (PNG/JPEG bytes: what the MLflow model is served) -> [n, 10]."""
     import numpy as np
     import torch
     from PIL import Image
 
-    from data_pipes.cifar10 import model_input
-    from experiments.vision_trial import load_checkpoint
-    from models.vision import logits
+    from experiments.vision_trial import class_probabilities, load_checkpoint
 
     model, config = load_checkpoint(folder)
     missing = [f for f in files if isinstance(f, str) and not Path(f).is_file()]
@@ -123,10 +134,11 @@ def predict(folder: Path, files: Sequence[str | bytes]) -> list[tuple[str, float
         raise UsageError(f"image file(s) not found: {', '.join(missing)}")
     opened = [Image.open(io.BytesIO(f) if isinstance(f, bytes) else f) for f in files]  # paths or encoded bytes
     images = np.stack([np.asarray(image.convert("RGB").resize((32, 32), Image.BILINEAR)) for image in opened])
-    with torch.no_grad():
-        probabilities = logits(model, model_input(images, torch.device("cpu"), config.image_size)).softmax(-1)
-    best = probabilities.max(-1)
-    return [(model.config.id2label[int(i)], float(p)) for p, i in zip(best.values, best.indices, strict=True)]
+    return class_probabilities(model, images, torch.device("cpu"), config.image_size)
+
+
+def predict(folder: Path, files: Sequence[str | bytes]) -> list[tuple[str, float]]:
+    return [(CLASS_NAMES[int(row.argmax())], float(row.max())) for row in input_probabilities(folder, files)]
 
 
 def serving_example() -> tuple[str, list[bytes]]:
@@ -336,6 +348,9 @@ TASK = Task(
     trial=trial,
     evaluate_checkpoint=evaluate_checkpoint,
     predict=predict,
+    labels=CLASS_NAMES,
+    split_probabilities=split_probabilities,
+    input_probabilities=input_probabilities,
     space=space,
     describe_sample=describe_sample,
     search_defaults={"trials": 20, "max_epochs": 10, "grace_period": 2},

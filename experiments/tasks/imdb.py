@@ -12,7 +12,7 @@ from pathlib import Path
 from statistics import mean
 from typing import Any
 
-from data_pipes.imdb import MAX_LEN, VALIDATION
+from data_pipes.imdb import LABELS, MAX_LEN, VALIDATION
 from experiments.space import Param, SearchSpace
 from experiments.task import Task
 
@@ -64,10 +64,33 @@ PREDICT_BATCH = 256  # reviews per forward pass: thousands at once would hold gi
 EXPORT_FOLDER = "assignment2-1-2"
 
 
-def predict(folder: Path, texts: Sequence[str]) -> list[tuple[str, float]]:
+def split_probabilities(folder: Path, data, split: str, device) -> tuple[Any, Any]:
+    """[P(neg), P(pos)] of every review of the validation or test split, and the labels. Validation needs the
+    data's own tokenizer: a checkpoint trained on another split was validated on other reviews."""
+    import numpy as np
+
+    from data_pipes.imdb import cut, encoded_test_split
+    from experiments.errors import CheckpointError
+    from experiments.imdb_trial import load_checkpoint, positive_probabilities
+
+    model, config, tokenizer_json = load_checkpoint(folder, device)
+    if split == "test":
+        reviews = encoded_test_split(data, tokenizer_json)
+    elif tokenizer_json == data.tokenizer_json:
+        reviews = data.val
+    else:
+        raise CheckpointError(f"{folder} was trained on another validation split (its tokenizer differs)")
+    reviews = cut(reviews, config.max_len)
+    positive = positive_probabilities(model, reviews, device)
+    return np.stack([1 - positive, positive], axis=1), reviews.labels.astype(np.int64)
+
+
+def input_probabilities(folder: Path, texts: Sequence[str]):
+    """[P(neg), P(pos)] per raw review."""
+    import numpy as np
     import torch
 
-    from data_pipes.imdb import LABELS, texts_to_batch
+    from data_pipes.imdb import texts_to_batch
     from experiments.imdb_trial import load_checkpoint
 
     model, config, tokenizer_json = load_checkpoint(folder)  # once; the texts go through in batches of PREDICT_BATCH
@@ -76,7 +99,12 @@ def predict(folder: Path, texts: Sequence[str]) -> list[tuple[str, float]]:
         ids, lengths = texts_to_batch(tokenizer_json, texts[start:start + PREDICT_BATCH], config.max_len)
         with torch.no_grad():
             positive += torch.sigmoid(model(torch.from_numpy(ids), torch.from_numpy(lengths)).squeeze(-1)).tolist()
-    return [(LABELS[int(p > 0.5)], p if p > 0.5 else 1 - p) for p in positive]
+    positive = np.array(positive, dtype=np.float64)
+    return np.stack([1 - positive, positive], axis=1)
+
+
+def predict(folder: Path, texts: Sequence[str]) -> list[tuple[str, float]]:
+    return [(LABELS[int(p[1] > 0.5)], float(max(p))) for p in input_probabilities(folder, texts)]
 
 
 def serving_example() -> tuple[str, list[str]]:
@@ -176,6 +204,9 @@ TASK = Task(
     trial=trial,
     evaluate_checkpoint=evaluate_checkpoint,
     predict=predict,
+    labels=LABELS,
+    split_probabilities=split_probabilities,
+    input_probabilities=input_probabilities,
     space=space,
     describe_sample=describe_sample,
     # ASHA's first rung at 0.75 epoch, not 0.25: in `imdb-40-blocks` (grace 0.25) 25 of 40 trials stood at

@@ -1,0 +1,63 @@
+"""How much does averaging exported models' probabilities add to their test accuracy?
+
+For the exported models given (folders with weights, of one task), this prints each model's test accuracy and
+that of every ensemble of two or more of them (class probabilities averaged, experiments/ensemble.py), with its
+gain over its best member. It measures what averaging can give; it selects nothing. The summarizer chooses an
+ensemble's members on validation only.
+
+    python -m experiments.benchmarks.ensembles model_checkpoints/assignment2-1-2/search_imdb-40-blocks \
+        model_checkpoints/assignment2-1-2/bigru1_wide_dropout --data-dir ../shared/data/imdb
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+from pathlib import Path
+
+import numpy as np
+
+from experiments.cli import UsageError, run_cli
+
+
+def main(argv: list[str] | None = None) -> int:
+    from experiments import ensemble
+    from experiments.evaluate import load_test_data
+    from experiments.tasks import task_of_checkpoint
+    from experiments.training import pick_device
+
+    parser = argparse.ArgumentParser(prog="python -m experiments.benchmarks.ensembles",
+                                     description=__doc__.split("\n\n")[0])
+    parser.add_argument("exports", nargs="+", type=Path, help="exported model folders with weights, one task")
+    parser.add_argument("--data-dir", default=None, help="local dataset copy in the hub layout")
+    args = parser.parse_args(argv)
+    if len(args.exports) < 2:
+        raise UsageError("give two or more exported models")
+    tasks = {task_of_checkpoint(folder).key: task_of_checkpoint(folder) for folder in args.exports}
+    if len(tasks) > 1:
+        raise UsageError(f"the models belong to different tasks: {', '.join(tasks)}")
+    task = next(iter(tasks.values()))
+    if not ensemble.supports_ensembles(task):
+        raise UsageError(f"task {task.key} cannot combine checkpoints")
+    data, device = load_test_data(task.key, args.data_dir), pick_device()
+    probabilities, labels = {}, None
+    for folder in args.exports:  # an ensemble's member is named with its ensemble
+        name = f"{folder.parent.name}/{folder.name}" if folder.name.startswith("member_") else folder.name
+        probabilities[name], labels = task.split_probabilities(folder, data, "test", device)
+    single = {name: ensemble.scores(p, labels)["accuracy"] for name, p in probabilities.items()}
+    print(f"{task.key}: {len(labels):,} test examples; ± is the binomial standard error of one accuracy")
+    for name, accuracy in single.items():
+        print(f"  {accuracy:.4f} ± {np.sqrt(accuracy * (1 - accuracy) / len(labels)):.4f}  {name}")
+    gains = []
+    for size in range(2, len(probabilities) + 1):
+        for combo in itertools.combinations(probabilities, size):
+            accuracy = ensemble.scores(np.mean([probabilities[n] for n in combo], axis=0), labels)["accuracy"]
+            gains.append(accuracy - max(single[n] for n in combo))
+            print(f"  {accuracy:.4f} ({gains[-1] * 100:+.2f} over its best member)  {' + '.join(combo)}")
+    print(f"gain of an ensemble over its best member: min {min(gains) * 100:+.2f}, median "
+          f"{np.median(gains) * 100:+.2f}, max {max(gains) * 100:+.2f} points over {len(gains)} ensembles")
+    return 0
+
+
+if __name__ == "__main__":
+    run_cli(main)
