@@ -56,6 +56,7 @@ class Candidate:
     validation: str = "random"  # how its validation split was drawn (see Task.validation)
     members: list[Path] = field(default_factory=list)  # an ensemble's checkpoints (experiments/ensemble.py)
     member_configs: list[dict[str, Any]] = field(default_factory=list)  # an ensemble's configs, for the report
+    member_sources: list[str] = field(default_factory=list)  # where its members were trained (its ensemble.json)
 
 
 def validation_of(record: dict[str, Any]) -> str:
@@ -102,6 +103,7 @@ def candidates_from_exports(folder: Path, task: Task, known: set[str]) -> list[C
             continue
         config = {k: v for k, v in json.loads(config_file.read_text()).items() if k != "task"}
         members = ensemble.member_folders(path.parent) if ensemble.is_ensemble(path.parent) else []
+        kept = json.loads((path.parent / ensemble.ENSEMBLE_FILE).read_text()) if members else {}
         candidates.append(Candidate(
             task=task.key, family=task.family(config), name=recorded["name"], source=recorded["source"],
             config=config, val_accuracy=recorded["val_accuracy"], test_accuracy=recorded["test_accuracy"],
@@ -111,6 +113,7 @@ def candidates_from_exports(folder: Path, task: Task, known: set[str]) -> list[C
             test_accuracy_at_training=recorded.get("test_accuracy_at_training"),
             confusion=recorded.get("test_confusion_matrix"), class_names=recorded.get("class_names"),
             validation=validation_of(recorded),
+            members=members, member_sources=kept.get("sources", []),  # an ensemble is exported again whole
             member_configs=[{k: v for k, v in json.loads((m / "experiment_config.json").read_text()).items()
                              if k != "task"} for m in members],
         ))
@@ -288,7 +291,8 @@ def export_candidate(entry: Candidate, target: Path, with_weights: bool) -> None
     staging.mkdir(parents=True)
     skipped = NEVER_EXPORTED | (set() if with_weights else WEIGHT_FILES)
     if entry.members:
-        ensemble.write_members(entry.members, staging, skipped, [ensemble.portable(m) for m in entry.members])
+        ensemble.write_members(entry.members, staging, skipped,
+                               entry.member_sources or [ensemble.portable(m) for m in entry.members])
     for item in [] if entry.members else entry.checkpoint.iterdir():
         if item.name not in skipped and item.is_file():
             shutil.copy2(item, staging / item.name)
