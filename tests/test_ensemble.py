@@ -99,3 +99,23 @@ def test_a_broken_ensemble_is_one_line_and_exit_2(members, tmp_path):
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert done.stderr.strip().splitlines() == [f"error: ensemble {folder}: member folder(s) missing or "
                                                 "incomplete: member_2"]
+
+
+def test_the_ensembles_benchmark_scores_each_model_and_their_average(members, capsys):
+    from experiments.benchmarks import ensembles
+
+    task = get_task(TASK_KEY)
+    data = task.load_data(None, None, 0)
+    tests = [task.split_probabilities(m, data, "test", None)[0] for m in members]
+    capsys.readouterr()
+    assert ensembles.main([str(m) for m in members]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    singles = [float(line.split()[0]) for line in lines[1:3]]
+    assert singles == pytest.approx([round(ensemble.scores(t, data.test.y)["accuracy"], 4) for t in tests], abs=1e-4)
+    both = ensemble.scores(np.mean(tests, axis=0), data.test.y)["accuracy"]
+    assert float(lines[3].split()[0]) == pytest.approx(both, abs=1e-4)
+    assert lines[3].endswith(" + ".join(str(m) for m in members)), "two folders named best: shown by their paths"
+    assert lines[4].startswith("gain of an ensemble over its best member: ") and "over 1 ensembles" in lines[4]
+    done = subprocess.run([sys.executable, "-m", "experiments.benchmarks.ensembles", str(members[0])], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and done.stderr.strip() == "error: give two or more exported models"

@@ -41,8 +41,10 @@ def main(argv: list[str] | None = None) -> int:
         raise UsageError(f"task {task.key} cannot combine checkpoints")
     data, device = load_test_data(task.key, args.data_dir), pick_device()
     probabilities, labels = {}, None
-    for folder in args.exports:  # an ensemble's member is named with its ensemble
-        name = f"{folder.parent.name}/{folder.name}" if folder.name.startswith("member_") else folder.name
+    names = [f"{f.parent.name}/{f.name}" if f.name.startswith("member_") else f.name for f in args.exports]
+    if len(set(names)) < len(names):  # folders of the same name: the paths as given
+        names = [str(folder) for folder in args.exports]
+    for name, folder in zip(names, args.exports, strict=True):
         probabilities[name], labels = task.split_probabilities(folder, data, "test", device)
     single = {name: ensemble.scores(p, labels)["accuracy"] for name, p in probabilities.items()}
     print(f"{task.key}: {len(labels):,} test examples; ± is the binomial standard error of one accuracy")
