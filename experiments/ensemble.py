@@ -85,7 +85,10 @@ def mean_probabilities(task: Task, members: Sequence[Path], data: Any, split: st
 
 
 def evaluate(task: Task, folder: Path, data: Any, device: Any) -> dict[str, Any]:
-    """Test accuracy and loss of an ensemble folder, in the shape `Task.evaluate_checkpoint` returns."""
+    """Test accuracy and loss of one checkpoint or an ensemble folder, in the shape `Task.evaluate_checkpoint`
+    returns."""
+    if not is_ensemble(folder):
+        return task.evaluate_checkpoint(folder, data, device)
     if not supports_ensembles(task):
         raise CheckpointError(f"{folder} is an ensemble, and task {task.key} cannot combine checkpoints")
     members = member_folders(folder)
@@ -123,21 +126,31 @@ def predict(task: Task, folder: Path, inputs: Sequence[Any]) -> list[tuple[str, 
                                                                      strict=True)]
 
 
-def portable(path: Path | str) -> str:
-    """A checkpoint's path as an export records it: relative to the working directory (the repository root, where
-    the summarizer runs) when inside it, so the export names no folder of the machine that wrote it."""
-    resolved = Path(path).resolve()
-    return resolved.relative_to(Path.cwd()).as_posix() if resolved.is_relative_to(Path.cwd()) else str(path)
+def export_name(search: str) -> str:
+    """What the summarizer exports a search's ensemble as (and the report looks it up by)."""
+    return f"search_{search}_ensemble"
+
+
+def member_sources(members: Sequence[Path]) -> list[str]:
+    """Where each member was trained: what the ensemble they belong to recorded (an export exported again), else
+    their paths, relative to the working directory (the repository root) so an export names no folder of the
+    machine that wrote it."""
+    from experiments.markdown_report import relative_to_root
+
+    parent = Path(members[0]).parent
+    if is_ensemble(parent) and all(Path(m).parent == parent for m in members):
+        return json.loads((parent / ENSEMBLE_FILE).read_text()).get("sources", [])
+    return [relative_to_root(str(m), Path.cwd()) for m in members]
 
 
 def same_path(a: Path | str, b: Path | str) -> bool:
     return Path(a).resolve() == Path(b).resolve()
 
 
-def write_members(members: Sequence[Path], staging: Path, skip: set[str], sources: Sequence[str]) -> None:
+def write_members(members: Sequence[Path], staging: Path, skip: set[str]) -> None:
     """Copy each member checkpoint (files only, none named in `skip`) into `staging/member_<i>/`, the first
     member's config to the top, and `ensemble.json` naming them (with where each came from)."""
-    names = []
+    sources, names = member_sources(members), []
     for i, member in enumerate(members, start=1):
         target = staging / f"member_{i}"
         target.mkdir(parents=True)
@@ -149,4 +162,4 @@ def write_members(members: Sequence[Path], staging: Path, skip: set[str], source
     (staging / ENSEMBLE_FILE).write_text(json.dumps(
         {"members": names, "combine": "mean of the members' class probabilities",
          "selected_on": "validation accuracy, greedy forward selection from the refit winner",
-         "sources": list(sources)}, indent=1) + "\n")
+         "sources": sources}, indent=1) + "\n")

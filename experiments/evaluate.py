@@ -30,11 +30,7 @@ def evaluate_checkpoint(folder: str | Path, data_dir: str | None, task: Task | N
 
     folder = Path(folder)
     task = task or task_of_checkpoint(folder)
-    data, device = load_test_data(task.key, data_dir), pick_device()
-    if ensemble.is_ensemble(folder):
-        result = ensemble.evaluate(task, folder, data, device)
-    else:
-        result = task.evaluate_checkpoint(folder, data, device)
+    result = ensemble.evaluate(task, folder, load_test_data(task.key, data_dir), pick_device())
     return {
         "task": task.key,
         "test_accuracy": result["accuracy"],

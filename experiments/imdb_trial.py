@@ -52,28 +52,23 @@ def _to_device(batch: tuple[np.ndarray, ...], device: torch.device) -> tuple[tor
     return tuple(torch.from_numpy(a).to(device, non_blocking=True) for a in batch)
 
 
-def evaluate_split(model: nn.Module, split: TokenizedSplit, device: torch.device) -> dict[str, float]:
-    """Mean BCE loss and accuracy on a split, in length-sorted batches (fast, order-independent)."""
+def split_logits(model: nn.Module, split: TokenizedSplit, device: torch.device) -> torch.Tensor:
+    """One logit per review of a split, in the split's order, on the CPU; the batches run length-sorted (fast)."""
     model.eval()
-    loss_sum, correct = 0.0, 0
-    with torch.no_grad():
-        for index in length_bucketed_batches(split.lengths, EVAL_BATCH, shuffle=False, chunk=10**9):
-            ids, lengths, labels = _to_device(collate(split, index), device)
-            logits = model(ids, lengths).squeeze(-1).float()
-            loss_sum += nn.functional.binary_cross_entropy_with_logits(logits, labels, reduction="sum").item()
-            correct += ((logits > 0).float() == labels).sum().item()
-    return {"loss": loss_sum / len(split), "accuracy": correct / len(split)}
-
-
-def positive_probabilities(model: nn.Module, split: TokenizedSplit, device: torch.device) -> np.ndarray:
-    """P(positive) of every review of a split, in its order (batches run length-sorted, like evaluate_split)."""
-    model.eval()
-    positive = np.zeros(len(split))
+    logits = torch.zeros(len(split))
     with torch.no_grad():
         for index in length_bucketed_batches(split.lengths, EVAL_BATCH, shuffle=False, chunk=10**9):
             ids, lengths, _ = _to_device(collate(split, index), device)
-            positive[index] = torch.sigmoid(model(ids, lengths).squeeze(-1).float()).cpu().numpy()
-    return positive
+            logits[torch.from_numpy(index)] = model(ids, lengths).squeeze(-1).float().cpu()
+    return logits
+
+
+def evaluate_split(model: nn.Module, split: TokenizedSplit, device: torch.device) -> dict[str, float]:
+    """Mean BCE loss and accuracy on a split."""
+    logits, labels = split_logits(model, split, device), torch.from_numpy(split.labels.astype(np.float32))
+    loss = nn.functional.binary_cross_entropy_with_logits(logits.double(), labels.double(), reduction="sum").item()
+    correct = ((logits > 0).float() == labels).sum().item()
+    return {"loss": loss / len(split), "accuracy": correct / len(split)}
 
 
 def save_checkpoint(model: nn.Module, config: ExperimentConfig, tokenizer_json: str, folder: Path) -> None:

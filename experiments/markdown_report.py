@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from experiments.ensemble import ENSEMBLE_FILE, same_path
+from experiments.ensemble import export_name, member_sources, same_path
 from experiments.task import Task
 
 
@@ -49,8 +49,7 @@ def model_table(task: Task, ranked: list) -> str:
               "train time", f"{task.unit}/s"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for i, e in enumerate(ranked):
-        configs = e.member_configs or [e.config]  # an ensemble: each member's, where they differ
-        shown = [[fmt(value(config)) for config in configs] for _, value in task.columns]
+        shown = [[fmt(value(config)) for config in e.member_configs()] for _, value in task.columns]
         cells = ["★" if i == 0 else "", f"`{e.name}`", e.source, *[v[0] if len(set(v)) == 1 else " + ".join(v)
                                                                    for v in shown],
                  f"{e.params / 1e6:.2f} M" if e.params else "-", fmt(e.epochs),
@@ -161,11 +160,11 @@ def split_trial_params(configs: list[dict[str, Any]]) -> tuple[list[str], dict[s
 
 
 def search_section(searches: list[dict[str, Any]], test_examples: int = 0,
-                   portable: Callable[[str], str] = str, ensembles: dict[str, tuple[Any, list[str]]] | None = None
-                   ) -> list[str]:
+                   portable: Callable[[str], str] = str, ranked: list | None = None) -> list[str]:
     """One entry per search: its budget and outcome, its refit (with the winner's curse), the ensemble of its
-    refits where one was exported (`ensembles`: search name -> (export entry, member checkpoint paths)), and what
-    its Optuna study says about the hyperparameters (importance computed by the engine, which owns Optuna)."""
+    refits where one is among the `ranked` models, and what its Optuna study says about the hyperparameters
+    (importance computed by the engine, which owns Optuna)."""
+    by_name = {e.name: e for e in ranked or []}
     lines = []
     for s in searches:
         resumed = f", resumed {s['resumes']}×" if s.get("resumes") else ""
@@ -197,9 +196,9 @@ def search_section(searches: list[dict[str, Any]], test_examples: int = 0,
                    f"{searched})" if known else f"(search val − refit val {gap:+.2f} points)")
                 + f", test {with_error(r['test_accuracy'], test_examples)}"
             )
-        if s["search"] in (ensembles or {}) and s.get("refit"):
-            entry, sources = ensembles[s["search"]]
-            joined = [f"`{r['search_trial']}`" for path in sources for r in s["refit"]
+        entry = by_name.get(export_name(s["search"]))
+        if entry is not None and entry.members and s.get("refit"):
+            joined = [f"`{r['search_trial']}`" for path in member_sources(entry.members) for r in s["refit"]
                       if same_path(r["checkpoint"], path)]
             lines.append(
                 f"  - ensemble `{entry.name}`: the refits of {', '.join(joined)} (members chosen on validation, "
@@ -444,12 +443,7 @@ def write_report(task: Task, ranked: list, searches: list[dict[str, Any]], folde
     if equal_budget:
         lines += ["## Model families at equal search budget", "", *equal_budget]
     if searches:
-        ensembles = {}
-        for e in ranked:  # an exported ensemble names its members' checkpoints; the search summary the refits'
-            kept = folder / e.name / ENSEMBLE_FILE
-            if kept.is_file() and e.source.startswith("search "):
-                ensembles[e.source.split()[1]] = (e, json.loads(kept.read_text()).get("sources", []))
-        lines += ["## Searches", "", *search_section(searches, task.test_examples, portable, ensembles), ""]
+        lines += ["## Searches", "", *search_section(searches, task.test_examples, portable, ranked), ""]
     lines += ["## Plots", ""]
     for title, name in plots:
         lines += [f"![{title}]({name})", ""]

@@ -55,8 +55,15 @@ class Candidate:
     class_names: list[str] | None = None
     validation: str = "random"  # how its validation split was drawn (see Task.validation)
     members: list[Path] = field(default_factory=list)  # an ensemble's checkpoints (experiments/ensemble.py)
-    member_configs: list[dict[str, Any]] = field(default_factory=list)  # an ensemble's configs, for the report
-    member_sources: list[str] = field(default_factory=list)  # where its members were trained (its ensemble.json)
+
+    def member_configs(self) -> list[dict[str, Any]]:
+        """Each member's config (an ensemble's), else the model's own."""
+        return [read_config(member) for member in self.members] or [self.config]
+
+
+def read_config(folder: Path) -> dict[str, Any]:
+    """A checkpoint's experiment_config.json, without the task key it records."""
+    return {k: v for k, v in json.loads((folder / "experiment_config.json").read_text()).items() if k != "task"}
 
 
 def validation_of(record: dict[str, Any]) -> str:
@@ -101,9 +108,7 @@ def candidates_from_exports(folder: Path, task: Task, known: set[str]) -> list[C
         config_file = path.parent / "experiment_config.json"
         if recorded.get("name") in known or not config_file.is_file():
             continue
-        config = {k: v for k, v in json.loads(config_file.read_text()).items() if k != "task"}
-        members = ensemble.member_folders(path.parent) if ensemble.is_ensemble(path.parent) else []
-        kept = json.loads((path.parent / ensemble.ENSEMBLE_FILE).read_text()) if members else {}
+        config = read_config(path.parent)
         candidates.append(Candidate(
             task=task.key, family=task.family(config), name=recorded["name"], source=recorded["source"],
             config=config, val_accuracy=recorded["val_accuracy"], test_accuracy=recorded["test_accuracy"],
@@ -113,9 +118,8 @@ def candidates_from_exports(folder: Path, task: Task, known: set[str]) -> list[C
             test_accuracy_at_training=recorded.get("test_accuracy_at_training"),
             confusion=recorded.get("test_confusion_matrix"), class_names=recorded.get("class_names"),
             validation=validation_of(recorded),
-            members=members, member_sources=kept.get("sources", []),  # an ensemble is exported again whole
-            member_configs=[{k: v for k, v in json.loads((m / "experiment_config.json").read_text()).items()
-                             if k != "task"} for m in members],
+            # an ensemble is exported again whole, from its own member folders
+            members=ensemble.member_folders(path.parent) if ensemble.is_ensemble(path.parent) else [],
         ))
     return candidates
 
@@ -216,16 +220,15 @@ def ensemble_candidates(searches: list[dict[str, Any]], task: Task, data_dir: st
             continue
         val_scores = ensemble.scores(np.mean([val[i][0] for i in chosen], axis=0), labels)
         members = [members[i] for i in chosen]
-        name = f"search_{search['search']}_ensemble"
+        name = ensemble.export_name(search["search"])
         test = _recorded_test(export_folder / name, members)
         if test is None:
             test = ensemble.scores(*ensemble.mean_probabilities(task, members, data, "test", device))["accuracy"]
         metrics = [json.loads((member / "metrics.json").read_text()) for member in members]
-        configs = [{k: v for k, v in json.loads((member / "experiment_config.json").read_text()).items() if k != "task"}
-                   for member in members]
+        configs = [read_config(member) for member in members]
         families = sorted({task.family(config) for config in configs})
         candidates.append(Candidate(
-            task=task.key, family="+".join(families), name=name, members=members, member_configs=configs,
+            task=task.key, family="+".join(families), name=name, members=members,
             source=f"search {search['search']} (ensemble of {len(members)} refits)",
             config=configs[0], val_accuracy=val_scores["accuracy"],
             test_accuracy=test, epochs=metrics[0]["epoch"], train_seconds=sum(m["train_seconds"] for m in metrics),
@@ -291,11 +294,11 @@ def export_candidate(entry: Candidate, target: Path, with_weights: bool) -> None
     staging.mkdir(parents=True)
     skipped = NEVER_EXPORTED | (set() if with_weights else WEIGHT_FILES)
     if entry.members:
-        ensemble.write_members(entry.members, staging, skipped,
-                               entry.member_sources or [ensemble.portable(m) for m in entry.members])
-    for item in [] if entry.members else entry.checkpoint.iterdir():
-        if item.name not in skipped and item.is_file():
-            shutil.copy2(item, staging / item.name)
+        ensemble.write_members(entry.members, staging, skipped)
+    else:
+        for item in entry.checkpoint.iterdir():
+            if item.name not in skipped and item.is_file():
+                shutil.copy2(item, staging / item.name)
     metrics = {
         "name": entry.name, "task": entry.task, "source": entry.source, "val_accuracy": entry.val_accuracy,
         "validation": entry.validation,

@@ -100,37 +100,28 @@ def load_checkpoint(folder: str | Path, device: torch.device | None = None) -> t
     return model.to(device or torch.device("cpu")).eval(), config
 
 
-def evaluate_split(
-    model: nn.Module, images: np.ndarray, labels: np.ndarray, device: torch.device, image_size: int
-) -> dict[str, Any]:
-    """Mean cross-entropy (no smoothing), accuracy and the predictions, in batches, bf16 on CUDA like fit."""
-    model.eval()
-    loss_sum, predictions = 0.0, []
-    cuda = device.type == "cuda"
-    with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=cuda):
-        for start in range(0, len(labels), EVAL_BATCH):
-            x = model_input(images[start : start + EVAL_BATCH], device, image_size)
-            if cuda:
-                x = x.contiguous(memory_format=torch.channels_last)
-            y = torch.from_numpy(labels[start : start + EVAL_BATCH].astype(np.int64)).to(device)
-            out = logits(model, x)
-            loss_sum += F.cross_entropy(out, y, reduction="sum").item()
-            predictions.append(out.argmax(-1).cpu().numpy())
-    predicted = np.concatenate(predictions) if predictions else np.zeros(0, dtype=np.int64)
-    n = max(len(labels), 1)
-    accuracy = float((predicted == labels).sum()) / n
-    return {"loss": loss_sum / n, "accuracy": accuracy, "predictions": predicted}
-
-
-def class_probabilities(model: nn.Module, images: np.ndarray, device: torch.device, image_size: int) -> np.ndarray:
-    """Softmax over the classes for every image, [n, classes] float32, batched and bf16 on CUDA like evaluation."""
+def split_logits(model: nn.Module, images: np.ndarray, device: torch.device, image_size: int) -> torch.Tensor:
+    """Class logits [n, classes] of every image, float32 on the CPU; in batches, bf16 on CUDA like fit."""
     model.eval()
     cuda, parts = device.type == "cuda", []
     with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=cuda):
         for start in range(0, len(images), EVAL_BATCH):
             x = model_input(images[start : start + EVAL_BATCH], device, image_size)
-            parts.append(logits(model, x).float().softmax(-1).cpu().numpy())
-    return np.concatenate(parts) if parts else np.zeros((0, model.config.num_labels), dtype=np.float32)
+            if cuda:
+                x = x.contiguous(memory_format=torch.channels_last)
+            parts.append(logits(model, x).float().cpu())
+    return torch.cat(parts) if parts else torch.zeros(0, model.config.num_labels)
+
+
+def evaluate_split(
+    model: nn.Module, images: np.ndarray, labels: np.ndarray, device: torch.device, image_size: int
+) -> dict[str, Any]:
+    """Mean cross-entropy (no smoothing), accuracy and the predictions."""
+    out = split_logits(model, images, device, image_size)
+    loss = F.cross_entropy(out.double(), torch.from_numpy(labels.astype(np.int64)), reduction="sum").item()
+    predicted = out.argmax(-1).numpy()
+    n = max(len(labels), 1)
+    return {"loss": loss / n, "accuracy": float((predicted == labels).sum()) / n, "predictions": predicted}
 
 
 def confusion_matrix(predictions: np.ndarray, labels: np.ndarray, num_classes: int) -> np.ndarray:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from experiments import ensemble
-from experiments.summarize import recorded_validation
+from experiments.summarize import has_weights, recorded_validation
 from experiments.task import Task
 
 CHAMPION = "champion"
@@ -84,7 +84,7 @@ def register_best(task: Task, export_folder: Path, tracking_uri: str, experiment
         return None
     best = json.loads(best_file.read_text())
     folder = export_folder / best["path"]
-    if not any(folder.rglob("*.safetensors")):
+    if not has_weights(folder):
         return None
     client = mlflow.MlflowClient(tracking_uri=tracking_uri)
     name = registered_name(task)

@@ -63,7 +63,7 @@ def members(tmp_path_factory) -> list[Path]:
 def test_an_ensemble_folder_evaluates_and_predicts_like_its_averaged_members(members, tmp_path, capsys):
     task = get_task(TASK_KEY)
     folder = tmp_path / "ensemble"
-    ensemble.write_members(members, folder, skip=set(), sources=[str(m) for m in members])
+    ensemble.write_members(members, folder, skip=set())
     assert ensemble.is_ensemble(folder) and ensemble.member_folders(folder) == [folder / "member_1",
                                                                                  folder / "member_2"]
     assert json.loads((folder / "experiment_config.json").read_text())["task"] == TASK_KEY
@@ -90,7 +90,7 @@ def test_an_ensemble_folder_evaluates_and_predicts_like_its_averaged_members(mem
 
 def test_a_broken_ensemble_is_one_line_and_exit_2(members, tmp_path):
     folder = tmp_path / "ensemble"
-    ensemble.write_members(members, folder, skip=set(), sources=[])
+    ensemble.write_members(members, folder, skip=set())
     (folder / "member_2" / "experiment_config.json").unlink()
     with pytest.raises(CheckpointError, match="member_2"):
         ensemble.member_folders(folder)

@@ -343,7 +343,7 @@ def test_class_probabilities_agree_with_evaluation_and_an_ensemble_evaluates(imd
     with pytest.raises(CheckpointError, match="another validation split"):
         TASK.split_probabilities(folders[0], replace(data, tokenizer_json=other), "val", torch.device("cpu"))
 
-    ensemble.write_members(folders, tmp_path / "both", skip=set(), sources=[str(f) for f in folders])
+    ensemble.write_members(folders, tmp_path / "both", skip=set())
     averaged = np.mean([TASK.split_probabilities(f, data, "test", torch.device("cpu"))[0] for f in folders], axis=0)
     capsys.readouterr()
     assert evaluate.main([str(tmp_path / "both"), "--data-dir", str(imdb_dir)]) == 0

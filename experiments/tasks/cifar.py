@@ -113,11 +113,12 @@ def split_probabilities(folder: Path, data, split: str, device) -> tuple[Any, An
     """Class probabilities of every validation or test image, and the labels."""
     import numpy as np
 
-    from experiments.vision_trial import class_probabilities, load_checkpoint
+    from experiments.vision_trial import load_checkpoint, split_logits
 
     model, config = load_checkpoint(folder, device)
     part = data.test if split == "test" else data.val
-    return class_probabilities(model, part.images, device, config.image_size), part.labels.astype(np.int64)
+    probabilities = split_logits(model, part.images, device, config.image_size).softmax(-1).numpy()
+    return probabilities, part.labels.astype(np.int64)
 
 
 def input_probabilities(folder: Path, files: Sequence[str | bytes]):
@@ -126,7 +127,7 @@ def input_probabilities(folder: Path, files: Sequence[str | bytes]):
     import torch
     from PIL import Image
 
-    from experiments.vision_trial import class_probabilities, load_checkpoint
+    from experiments.vision_trial import load_checkpoint, split_logits
 
     model, config = load_checkpoint(folder)
     missing = [f for f in files if isinstance(f, str) and not Path(f).is_file()]
@@ -134,7 +135,7 @@ def input_probabilities(folder: Path, files: Sequence[str | bytes]):
         raise UsageError(f"image file(s) not found: {', '.join(missing)}")
     opened = [Image.open(io.BytesIO(f) if isinstance(f, bytes) else f) for f in files]  # paths or encoded bytes
     images = np.stack([np.asarray(image.convert("RGB").resize((32, 32), Image.BILINEAR)) for image in opened])
-    return class_probabilities(model, images, torch.device("cpu"), config.image_size)
+    return split_logits(model, images, torch.device("cpu"), config.image_size).softmax(-1).numpy()
 
 
 def predict(folder: Path, files: Sequence[str | bytes]) -> list[tuple[str, float]]:

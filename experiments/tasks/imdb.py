@@ -68,10 +68,11 @@ def split_probabilities(folder: Path, data, split: str, device) -> tuple[Any, An
     """[P(neg), P(pos)] of every review of the validation or test split, and the labels. Validation needs the
     data's own tokenizer: a checkpoint trained on another split was validated on other reviews."""
     import numpy as np
+    import torch
 
     from data_pipes.imdb import cut, encoded_test_split
     from experiments.errors import CheckpointError
-    from experiments.imdb_trial import load_checkpoint, positive_probabilities
+    from experiments.imdb_trial import load_checkpoint, split_logits
 
     model, config, tokenizer_json = load_checkpoint(folder, device)
     if split == "test":
@@ -81,7 +82,7 @@ def split_probabilities(folder: Path, data, split: str, device) -> tuple[Any, An
     else:
         raise CheckpointError(f"{folder} was trained on another validation split (its tokenizer differs)")
     reviews = cut(reviews, config.max_len)
-    positive = positive_probabilities(model, reviews, device)
+    positive = torch.sigmoid(split_logits(model, reviews, device)).double().numpy()
     return np.stack([1 - positive, positive], axis=1), reviews.labels.astype(np.int64)
 
 
