@@ -17,6 +17,7 @@ from typing import Any
 
 from experiments.ensemble import export_name, member_sources, same_path
 from experiments.task import Task
+from experiments.uncertainty import gap_and_error, verdict, with_error
 
 
 def fmt(value: Any) -> str:
@@ -31,23 +32,22 @@ def fmt(value: Any) -> str:
     return str(value)
 
 
-def standard_error(accuracy: float, n: int) -> float | None:
-    """Binomial standard error of an accuracy measured on n examples: the noise two test scores differ by."""
-    return (accuracy * (1 - accuracy) / n) ** 0.5 if n > 0 else None
-
-
-def with_error(accuracy: float, n: int, percent: bool = False) -> str:
-    """`0.8988 ± 0.0019` (or `89.88% ± 0.19` points) where the test split's size is known."""
-    error = standard_error(accuracy, n)
-    if percent:
-        return f"{accuracy:.2%}" + (f" ± {error * 100:.2f}" if error is not None else "")
-    return f"{accuracy:.4f}" + (f" ± {error:.4f}" if error is not None else "")
+def measured_on(machine: dict[str, Any]) -> str:
+    """The setting a throughput was measured under: the GPU, else the CPU and its torch threads."""
+    if machine.get("gpu"):
+        return machine["gpu"]
+    threads = machine.get("torch_threads")
+    return f"{machine.get('cpu', 'unknown CPU')}, {threads} torch thread{'' if threads == 1 else 's'}"
 
 
 def model_table(task: Task, ranked: list) -> str:
+    """One row per model; where throughputs were measured under different settings (devices, CPUs, thread
+    counts), each carries the letter of its setting and a footnote says they compare only within one."""
     header = ["", "model", "source", *[c for c, _ in task.columns], "params", "epochs", "val acc", "test acc",
               "train time", f"{task.unit}/s"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    settings = list(dict.fromkeys(measured_on(e.machine) for e in ranked if e.throughput))
+    letters = {setting: chr(ord("a") + i) for i, setting in enumerate(settings)} if len(settings) > 1 else {}
     for i, e in enumerate(ranked):
         shown = [[fmt(value(config)) for config in e.member_configs()] for _, value in task.columns]
         cells = ["★" if i == 0 else "", f"`{e.name}`", e.source, *[v[0] if len(set(v)) == 1 else " + ".join(v)
@@ -55,8 +55,12 @@ def model_table(task: Task, ranked: list) -> str:
                  f"{e.params / 1e6:.2f} M" if e.params else "-", fmt(e.epochs),
                  f"{e.val_accuracy:.4f}" + (" †" if e.validation != task.validation else ""),
                  with_error(e.test_accuracy, task.test_examples), f"{e.train_seconds / 60:.1f} min",
-                 f"{e.throughput:.0f}" if e.throughput else "-"]
+                 (f"{e.throughput:.0f}" + (f" ({letters[measured_on(e.machine)]})" if letters else ""))
+                 if e.throughput else "-"]
         lines.append("| " + " | ".join(cells) + " |")
+    if letters:
+        lines += ["", f"{task.unit}/s compares only between rows of one setting (the letter after it): "
+                  + "; ".join(f"({letter}) {setting}" for setting, letter in letters.items()) + "."]
     other = sorted({e.validation for e in ranked if e.validation != task.validation})
     if other:
         lines += ["", f"† validated on another split ({', '.join(other)}) than the data's now "
@@ -87,27 +91,39 @@ def comparison(task: Task, ranked: list) -> list[str]:
     return text + task.comparison(ranked)
 
 
-def plot_learning_curves(ranked: list, path: Path, top: int = 8) -> None:
-    """Loss (train solid, validation dashed) beside validation accuracy: overfitting shows as a rising
-    validation loss while accuracy still climbs."""
+def plot_learning_curves(ranked: list, path: Path, columns: int = 4) -> None:
+    """One panel per trained model, in rank order: train loss (solid) and validation loss (dashed) on the left
+    axis, validation accuracy on the right. Overfitting shows as a rising validation loss while accuracy still
+    climbs; one panel each keeps models with the same curve (a refit shared by two searches) from hiding another."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, (loss_ax, acc_ax) = plt.subplots(1, 2, figsize=(12, 4.2))
-    for e in [e for e in ranked if e.history][:top]:  # an ensemble has none: it was not trained as one
+    trained = [e for e in ranked if e.history]  # an ensemble has none: it was not trained as one
+    rows = max(1, -(-len(trained) // columns))
+    fig, axes = plt.subplots(rows, columns, figsize=(3.4 * columns, 2.6 * rows), squeeze=False)
+    handles: list = []
+    for ax, e in zip(axes.flat, trained, strict=False):  # more panels than models: the rest stay empty
         epochs = [h["epoch"] for h in e.history]
-        (line,) = acc_ax.plot(epochs, [h["val_accuracy"] for h in e.history], marker="o", ms=3, label=e.name)
         if all("train_loss" in h and "val_loss" in h for h in e.history):
-            loss_ax.plot(epochs, [h["train_loss"] for h in e.history], color=line.get_color(), label=e.name)
-            loss_ax.plot(epochs, [h["val_loss"] for h in e.history], color=line.get_color(), linestyle="--")
-    loss_ax.set(xlabel="epoch", ylabel="loss", title="Loss: train (solid), validation (dashed)")
-    acc_ax.set(xlabel="epoch", ylabel="validation accuracy", title="Validation accuracy")
-    for ax in (loss_ax, acc_ax):
+            ax.plot(epochs, [h["train_loss"] for h in e.history], color="C0", label="train loss")
+            ax.plot(epochs, [h["val_loss"] for h in e.history], color="C0", linestyle="--", label="val loss")
+        accuracy = ax.twinx()
+        accuracy.plot(epochs, [h["val_accuracy"] for h in e.history], color="C1", marker="o", ms=3,
+                      label="val accuracy")
+        ax.set_title(e.name, fontsize=8)
+        ax.set_xlabel("epoch", fontsize=7)
+        ax.set_ylabel("loss", fontsize=7, color="C0")
+        accuracy.set_ylabel("val accuracy", fontsize=7, color="C1")
+        for axis in (ax, accuracy):
+            axis.tick_params(labelsize=6)
         ax.grid(alpha=0.3)
-    acc_ax.legend(fontsize=7)
-    fig.tight_layout()
+        handles = handles or [*ax.get_lines(), *accuracy.get_lines()]
+    for ax in axes.flat[len(trained):]:
+        ax.axis("off")
+    fig.legend(handles, [h.get_label() for h in handles], loc="upper center", ncol=3, fontsize=8)
+    fig.tight_layout(rect=(0, 0, 1, 0.96))
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
@@ -282,13 +298,11 @@ def equal_budget_section(task: Task, searches: list[dict[str, Any]], ranked: lis
             )
         results.sort(key=lambda r: -r[2]["test_accuracy"])
         (first, s1, r1), (second, s2, r2) = results[0], results[1]
-        gap = r1["test_accuracy"] - r2["test_accuracy"]
-        errors = [standard_error(r["test_accuracy"], task.test_examples) for r in (r1, r2)]
-        error = (errors[0] ** 2 + errors[1] ** 2) ** 0.5 if None not in errors else None
+        gap, error = gap_and_error(r1["test_accuracy"], r2["test_accuracy"], task.test_examples)
         lines += ["", (
             f"At this budget {first.upper()} (`{s1['search']}`) beat {second.upper()} (`{s2['search']}`) on test by "
             f"{gap * 100:.2f} ± {error * 100:.2f} points (more than twice the standard error of the gap)."
-            if error is not None and gap > 2 * error else
+            if verdict(gap, error) == "better" else
             f"At this budget {first.upper()} and {second.upper()} differ by {gap * 100:.2f} points on test, "
             "within twice the standard error of the gap: no measurable difference."
         ), ""]
@@ -339,13 +353,13 @@ def ablation_section(ablation: dict[str, Any], portable: Callable[[str], str] = 
         gap = c["test_mean"] - base["test_mean"]
         error = (c["test_std"] ** 2 / c["seeds"] + base["test_std"] ** 2 / base["seeds"]) ** 0.5
         if c["base"]:
-            verdict, shown_gap = "base", "-"
+            found, shown_gap = "base", "-"
         else:
             shown_gap = f"{gap * 100:+.2f} ± {error * 100:.2f} pts"
-            verdict = ("better" if gap > 0 else "worse") if abs(gap) > 2 * error > 0 else "no measurable difference"
+            found = verdict(gap, error)
         level = "**base**" if c["base"] else fmt(c["level"])
         lines.append(f"| {'—' if c['base'] else c['factor']} | {level} | {c['seeds']} | {c['val_mean']:.4f} ± "
-                     f"{c['val_std']:.4f} | {c['test_mean']:.4f} ± {c['test_std']:.4f} | {shown_gap} | {verdict} |")
+                     f"{c['val_std']:.4f} | {c['test_mean']:.4f} ± {c['test_std']:.4f} | {shown_gap} | {found} |")
     return lines + [""]
 
 
@@ -453,9 +467,19 @@ def write_report(task: Task, ranked: list, searches: list[dict[str, Any]], folde
               "Each command as it runs from the repository root here (paths of the machine that ran it, such as a "
               "GPU box's data and output folders, give way to this repository's data dir, default folders and "
               "exported config); the machine that measured the number follows it.", ""]
+    def where(machine: dict[str, Any]) -> str:
+        shown = ", ".join(f"{k}={v}" for k, v in machine.items() if k in ("cpu", "torch_threads", "gpu"))
+        return f" — {shown}" if shown else ""
+
     for e in ranked:
-        where = ", ".join(f"{k}={v}" for k, v in e.machine.items() if k in ("cpu", "torch_threads", "gpu"))
-        lines.append(f"- `{e.name}`: `{portable(e.command, e.name)}`" + (f" — {where}" if where else ""))
+        lines.append(f"- `{e.name}`: `{portable(e.command, e.name)}`{where(e.machine)}")
+    for s in [s for s in searches if s.get("command")]:  # their trials, walls and refits: section Searches
+        lines.append(f"- search `{s['search']}`: `{portable(s['command'])}`{where(s.get('machine') or {})}")
+    for ablation in ablations:
+        lines.append(f"- ablation `{ablation['search']}`: `{portable(ablation['command'])}`"
+                     f"{where(ablation.get('machine') or {})}")
+    for attachment in attachments:
+        lines.append(f"- {attachment.stem.replace('_', ' ')}: the command and machine at the head of its section")
     lines += [f"- report: `{command}` — machine: {json.dumps(machine)}", ""]
     path = folder / "report.md"
     path.write_text("\n".join(lines))

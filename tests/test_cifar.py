@@ -7,6 +7,7 @@ network or the shared data, and the cache lives in a temp dir.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -269,6 +270,26 @@ def test_vision_report_shows_compute_errors_and_confusion(data_dir, cache, tmp_p
     assert "](confusion_matrix.png)" in report and (folder / "confusion_matrix.png").is_file()
     assert "](accuracy_vs_cost.png)" in report and "Per million" not in report
     assert "`swin_assignment`) is rejected at 32 px: " in report and "85.8 M params" in report
+
+
+def test_vit_against_swin_states_the_accuracy_gap_with_its_error_and_memory():
+    """One seed each and 0.41 points apart (the H200 pair): the report must say that is within noise."""
+    from experiments.summarize import Candidate
+    from experiments.tasks.cifar import comparison
+    from experiments.vision_config import resolve_vision_config
+
+    def candidate(preset: str, family: str, test: float) -> Candidate:
+        return Candidate("cifar", family, preset, "one-config run", resolve_vision_config(preset).to_dict(), test,
+                         test, 80, 60.0, 1_000_000, 1000.0, [], Path(preset), machine={"gpu": "H200"})
+
+    lines = comparison([candidate("swin_small_p2", "swin", 0.8196), candidate("vit_small_p4", "vit", 0.8155)])
+    accuracy = next(line for line in lines if line.startswith("Accuracy:"))
+    assert "SWIN `swin_small_p2` leads VIT `vit_small_p4` by 0.41 ± 0.55 points" in accuracy
+    assert accuracy.endswith("no measurable difference.") and "one seed each" in accuracy
+    wide = comparison([candidate("swin_small_p2", "swin", 0.8196), candidate("vit_small_p4", "vit", 0.7900)])
+    assert next(line for line in wide if line.startswith("Accuracy:")).endswith("standard error of the gap.")
+    cost = next(line for line in lines if line.startswith("Cost per image"))
+    assert re.search(r"batch of 128 take \d+\.\d\d GB \(ViT\) and \d+\.\d\d GB \(Swin\)", cost)
 
 
 def test_search_trial_reports_inside_the_epoch(data_dir, cache, monkeypatch):

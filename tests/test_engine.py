@@ -145,6 +145,8 @@ def test_summarize_evaluate_and_predict_a_task_outside_the_registry(synthetic_se
     report = (folder / "report.md").read_text()
     assert report.startswith(f"# {task.title}") and "| hidden | lr |" in report and "ex/s" in report
     assert "Parameter importance" in report and "winner's curse" in report and "syn_optuna_slice.png" in report
+    produced = report.split("## How these numbers were produced")[1]  # every number traces to a listed run
+    assert "\n- search `syn`: `python -m search " in produced and "\n- `search_syn`: `" in produced
 
     capsys.readouterr()
     assert evaluate.main([str(folder / best["name"])]) == 0
@@ -480,6 +482,7 @@ def test_an_ablation_trains_base_and_each_level_per_seed_under_one_parent(tmp_pa
     base = cells[("base", "null")]
     assert "### Ablation `abl2` around `blob_wide`" in report and "| — | **base** | 2 |" in report
     assert "### Ablation `abl` " not in report and "6 reused from `abl`" in report
+    assert "\n- ablation `abl2`: `python -m search " in report.split("## How these numbers were produced")[1]
     assert f"{base['test_mean']:.4f} ± {base['test_std']:.4f}" in report
     assert (tmp_path / "out" / "synthetic-blobs" / "ablations" / "abl2.json").is_file()
     dry = subprocess.run(search_cmd(tmp_path, "--ablate", "blob_wide", "--vary", "hidden=4", "--seeds", "3",

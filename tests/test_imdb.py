@@ -281,6 +281,38 @@ def test_the_report_explains_a_best_model_that_validation_overrates():
     assert not any("higher on validation" in line for line in comparison([candidate("steady", 0.8996, 0.8988)]))
 
 
+def test_the_report_reads_a_setting_only_from_runs_that_differ_in_it_alone():
+    """Presets that change depth and direction together say nothing about either (the old report averaged them);
+    two runs alike in all else do, with the gap's standard error, and throughput only when measured alike."""
+    from experiments.summarize import Candidate
+    from experiments.tasks.imdb import comparison
+
+    base = {"num_layers": 1, "is_bidirectional": True, "hidden_dim": 128, "dropout": 0.2, "epochs": 4}
+
+    def candidate(name: str, test: float, throughput: float, threads: int = 2, **changes) -> Candidate:
+        config = {**base, **changes, "config_name": name, "seed": len(name)}  # name and seed are not settings
+        return Candidate("imdb", "gru", name, "one-config run", config, test, test, 4, 60.0, 1000, throughput, [],
+                         Path(name), machine={"cpu": "Xeon", "torch_threads": threads})
+
+    confounded = comparison([candidate("bi1", 0.899, 80), candidate("uni2", 0.890, 100, num_layers=2,
+                                                                    is_bidirectional=False)])
+    direction = next(line for line in confounded if line.startswith("Direction"))
+    assert "no two one-config runs differ in it alone" in direction and "changes together with num_layers" in direction
+    assert "--vary is_bidirectional=" in direction and not any("averaged" in line for line in confounded)
+    assert not any(line.startswith("Dropout") for line in confounded)  # both runs share it: nothing to say
+
+    # se(0.899) and se(0.890) on 25,000 reviews: 0.19 and 0.20 points, the gap's 0.27
+    dropout = next(line for line in comparison([candidate("d2", 0.8990, 80), candidate("d4", 0.8900, 100,
+                                                                                        dropout=0.4)])
+                   if line.startswith("Dropout"))
+    assert "`d2` (dropout 0.2) against `d4` (0.4), alike in every other setting: test +0.90 ± 0.27 points" in dropout
+    assert "`d2` better; 0.80× its throughput, measured alike." in dropout
+    close = next(line for line in comparison([candidate("d2", 0.8990, 80), candidate("d4", 0.8960, 100, threads=1,
+                                                                                     dropout=0.4)])
+                 if line.startswith("Dropout"))
+    assert close.endswith("+0.30 ± 0.27 points — no measurable difference.")  # 1 vs 2 threads: no speed ratio
+
+
 def test_validation_holds_out_whole_blocks_of_adjacent_reviews():
     """A movie's reviews sit in adjacent rows: validation takes whole blocks of them, 10 % of each class."""
     from data_pipes.common import stratified_split

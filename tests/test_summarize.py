@@ -309,3 +309,28 @@ def test_a_search_trial_exported_before_is_not_tested_again_unless_it_changed(tm
     reuse_export(same, tmp_path)
     reuse_export(retrained, tmp_path)
     assert (same.test_accuracy, same.params) == (0.69, 123) and retrained.test_accuracy is None
+
+
+def test_throughputs_measured_under_different_settings_carry_their_setting():
+    """seq/s of a 1-thread run beside 2-thread runs and a GPU: each cell names its setting, a footnote says they
+    compare only within one; a table measured alike stays plain."""
+    from experiments.markdown_report import model_table
+    from experiments.summarize import Candidate
+    from experiments.tasks import get_task
+
+    task = get_task("imdb")
+
+    def candidate(name: str, machine: dict) -> Candidate:
+        return Candidate("imdb", "gru", name, "one-config run", {"num_layers": 1}, 0.89, 0.89, 4, 60.0, 1000, 80.0,
+                         [], Path(name), machine=machine, validation=task.validation)
+
+    two, one, gpu = ({"cpu": "Xeon", "torch_threads": 2}, {"cpu": "Xeon", "torch_threads": 1},
+                     {"cpu": "Xeon", "torch_threads": 16, "gpu": "NVIDIA H200"})
+    table = model_table(task, [candidate("a", two), candidate("b", one), candidate("c", two), candidate("d", gpu)])
+    rows = {line.split("`")[1]: line for line in table.splitlines() if line.startswith("| ") and "`" in line}
+    assert [rows[name].endswith(cell) for name, cell in zip("abcd", ("80 (a) |", "80 (b) |", "80 (a) |", "80 (c) |"),
+                                                             strict=True)] == [True] * 4
+    assert table.endswith("seq/s compares only between rows of one setting (the letter after it): (a) Xeon, 2 torch "
+                          "threads; (b) Xeon, 1 torch thread; (c) NVIDIA H200.")
+    plain = model_table(task, [candidate("a", two), candidate("c", two)])
+    assert "(a)" not in plain and "compares only" not in plain

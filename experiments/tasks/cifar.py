@@ -19,10 +19,12 @@ from typing import Any
 from experiments.errors import ConfigError, UsageError
 from experiments.space import Param, SearchSpace
 from experiments.task import Task
+from experiments.uncertainty import gap_and_error, verdict, with_error
 
 MODEL_TYPES = ("vit", "swin")
 # data_pipes.cifar10.CLASS_NAMES (tests/test_cifar.py checks), here so that the task imports without torch
 CLASS_NAMES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+TEST_IMAGES = 10_000
 DEFAULT_PRESET = {"vit": "vit_small_p4", "swin": "swin_small_p2"}
 SWIN = ("swin",)
 VIT = ("vit",)
@@ -222,7 +224,8 @@ def comparison(ranked: list) -> list[str]:
         top = models[0]
         speed = f", {top.throughput:.0f} img/s" if top.throughput else ""
         size = f"{top.params / 1e6:.2f} M params" if top.params else "? params"
-        parts.append(f"best {name.upper()} `{top.name}`: test {top.test_accuracy:.2%} with {size}{speed}")
+        parts.append(f"best {name.upper()} `{top.name}`: test {with_error(top.test_accuracy, TEST_IMAGES, True)} "
+                     f"with {size}{speed}")
     text = ["; ".join(parts) + "."]
     vit, swin = families.get("vit", [None])[0], families.get("swin", [None])[0]
     same_device = vit and swin and vit.machine.get("gpu") == swin.machine.get("gpu")
@@ -234,11 +237,30 @@ def comparison(ranked: list) -> list[str]:
             f"tokens under global attention against {tokens['swin']} in Swin's first stage."
         )
     if vit and swin:
+        first, second = sorted((vit, swin), key=lambda e: -e.test_accuracy)
+        gap, error = gap_and_error(first.test_accuracy, second.test_accuracy, TEST_IMAGES)
+        found = verdict(gap, error)
+        budget = ", ".join(f"{e.family.upper()} {fmt_epochs(e)}" for e in (vit, swin))
+        text.append(
+            f"Accuracy: {first.family.upper()} `{first.name}` leads {second.family.upper()} `{second.name}` by "
+            f"{gap * 100:.2f} ± {error * 100:.2f} points on test ({budget}; one seed each): "
+            + ("more than twice the standard error of the gap." if found == "better" else
+               "within twice the standard error of the gap, no measurable difference.")
+        )
+        batch = 128
         text.append(
             f"Cost per image: ViT `{vit.name}` {gmacs(vit.config):.3f} GMACs, Swin `{swin.name}` "
-            f"{gmacs(swin.config):.3f} GMACs (multiply-adds of one forward pass, the same on any device)."
+            f"{gmacs(swin.config):.3f} GMACs (multiply-adds of one forward pass, the same on any device); memory: "
+            f"their activations for a training batch of {batch} take {costs(vit.config)[1] * batch / 1e9:.2f} GB "
+            f"(ViT) and {costs(swin.config)[1] * batch / 1e9:.2f} GB (Swin) — torchinfo's forward/backward size, "
+            "a lower bound beyond weights and optimizer state, the same on any device."
         )
     return text + starting_configs()
+
+
+def fmt_epochs(entry: Any) -> str:
+    """How long a model trained: its configured epochs and batch size."""
+    return f"{entry.config.get('epochs')} epochs at batch {entry.config.get('batch_size')}"
 
 
 def starting_configs() -> list[str]:
@@ -263,16 +285,23 @@ def starting_configs() -> list[str]:
 
 
 @functools.lru_cache(maxsize=256)
-def _gmacs(config_json: str) -> float:
+def _costs(config_json: str) -> tuple[float, float]:
     from experiments.vision_config import VisionConfig
     from models.vision import describe
 
-    return describe(VisionConfig.from_dict(json.loads(config_json)).model_params())["macs_per_image"] / 1e9
+    info = describe(VisionConfig.from_dict(json.loads(config_json)).model_params(), batch_size=1)
+    return info["macs_per_image"], info["activation_bytes"]
+
+
+def costs(config: dict[str, Any]) -> tuple[float, float]:
+    """Forward multiply-adds and activation bytes (torchinfo's forward/backward size) per image of a config,
+    counted once per distinct config."""
+    return _costs(json.dumps({k: v for k, v in config.items() if k != "task"}, sort_keys=True))
 
 
 def gmacs(config: dict[str, Any]) -> float:
-    """Forward multiply-adds per image of a config, in billions (counted once per distinct config)."""
-    return _gmacs(json.dumps({k: v for k, v in config.items() if k != "task"}, sort_keys=True))
+    """Forward multiply-adds per image of a config, in billions."""
+    return costs(config)[0] / 1e9
 
 
 def plots(ranked: list, folder: Path) -> list[tuple[str, str]]:
@@ -338,7 +367,7 @@ TASK = Task(
     targets=(0.73, 0.80),
     unit="img",
     example_noun="image",
-    test_examples=10_000,
+    test_examples=TEST_IMAGES,
     serving_example=serving_example,
     registered_model="tunelab-cifar10",
     load_data=load_data,

@@ -9,12 +9,12 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 from pathlib import Path
-from statistics import mean
 from typing import Any
 
 from data_pipes.imdb import LABELS, MAX_LEN, VALIDATION
 from experiments.space import Param, SearchSpace
 from experiments.task import Task
+from experiments.uncertainty import gap_and_error, verdict
 
 
 def load_data(data_dir: str | None, subset: int | None, seed: int):
@@ -154,25 +154,63 @@ def describe_sample(config: dict[str, Any], args: argparse.Namespace) -> str:
     return f"{params / 1e6:.2f} M params — {knobs}"
 
 
+# The settings the comparison reads, each only from two models that differ in it alone
+FACTORS = {"is_bidirectional": "direction", "num_layers": "depth", "dropout": "dropout"}
+NOT_SETTINGS = ("task", "config_name", "seed")  # a run's name and seed are not what it compares
+TEST_REVIEWS = 25_000
+
+
+def settings(config: dict[str, Any]) -> dict[str, Any]:
+    """A config's training settings as two models are compared on (configs before max_len read MAX_LEN)."""
+    found = {k: v for k, v in config.items() if k not in NOT_SETTINGS}
+    found.setdefault("max_len", MAX_LEN)
+    return found
+
+
+def differences(first: Any, second: Any) -> set[str]:
+    """The settings in which two models' configs differ."""
+    a, b = settings(first.config), settings(second.config)
+    return {k for k in a.keys() | b.keys() if a.get(k) != b.get(k)}
+
+
+def same_setting(first: Any, second: Any) -> bool:
+    """Whether two throughputs were measured alike: same CPU or GPU, same torch threads."""
+    return all(first.machine.get(k) == second.machine.get(k) for k in ("cpu", "gpu", "torch_threads"))
+
+
 def comparison(ranked: list) -> list[str]:
-    """Direction and depth, compared like with like: one-config runs train on the full split, searches may not."""
-    pool = [e for e in ranked if e.source.startswith("one-config")] or ranked
+    """Direction, depth and dropout, each read only from two one-config runs that differ in that setting alone:
+    the presets change several at once (every bidirectional one also has 1 layer), and an average over them
+    would credit one setting with another's effect. What no such pair settles is left to an ablation."""
+    pool = [e for e in ranked if e.source.startswith("one-config") and e.test_accuracy is not None]
     text = []
-    bi = [e for e in pool if e.config.get("is_bidirectional")]
-    uni = [e for e in pool if not e.config.get("is_bidirectional")]
-    if bi and uni:
-        rate = [e.throughput for e in bi if e.throughput], [e.throughput for e in uni if e.throughput]
-        cost = f", at {mean(rate[0]) / mean(rate[1]):.2f}× the training throughput" if all(rate) else ""
-        text.append(
-            f"Bidirectional models averaged {mean(e.test_accuracy for e in bi):.2%} test accuracy against "
-            f"{mean(e.test_accuracy for e in uni):.2%} for one direction ({len(bi)} vs {len(uni)} models){cost}."
-        )
-    by_depth: dict[Any, list[float]] = {}
-    for e in pool:
-        by_depth.setdefault(e.config.get("num_layers"), []).append(e.test_accuracy)
-    if len(by_depth) > 1:
-        parts = [f"{d} layer{'s' if d != 1 else ''}: {mean(v):.2%}" for d, v in sorted(by_depth.items())]
-        text.append("Mean test accuracy by depth — " + "; ".join(parts) + ".")
+    for key, label in FACTORS.items():
+        crossing = [(a, b) for i, a in enumerate(pool) for b in pool[i + 1:]
+                    if settings(a.config).get(key) != settings(b.config).get(key)]
+        if not crossing:
+            continue
+        matched = [(a, b) for a, b in crossing if differences(a, b) == {key}]
+        for a, b in matched:
+            gap, error = gap_and_error(a.test_accuracy, b.test_accuracy, TEST_REVIEWS)
+            found = verdict(gap, error)
+            speed = (f"; {a.throughput / b.throughput:.2f}× its throughput, measured alike"
+                     if a.throughput and b.throughput and same_setting(a, b) else "")
+            text.append(
+                f"{label.capitalize()}: `{a.name}` ({key} {a.config[key]}) against `{b.name}` ({b.config[key]}), "
+                f"alike in every other setting: test {gap * 100:+.2f} ± {error * 100:.2f} points — "
+                + (found if found == "no measurable difference" else f"`{a.name}` {found}") + f"{speed}."
+            )
+        if not matched:
+            together = set.intersection(*(differences(a, b) - {key} for a, b in crossing))
+            a, b = min(crossing, key=lambda pair: len(differences(*pair)))
+            why = (f"in these runs it always changes together with {', '.join(sorted(together))}" if together else
+                   f"the closest pair, `{a.name}` and `{b.name}`, also differs in "
+                   + ", ".join(sorted(differences(a, b) - {key})))
+            text.append(
+                f"{label.capitalize()} (`{key}`): no two one-config runs differ in it alone — {why} — so the table "
+                f"cannot tell its effect from the others'; `python -m search.imdb --ablate BASE --vary {key}=…` "
+                "measures it one factor at a time (section Ablations, where one has run)."
+            )
     best = ranked[0] if ranked else None
     if (best is not None and best.test_accuracy is not None and best.val_accuracy - best.test_accuracy > 0.01
             and best.validation == "random"):
@@ -217,7 +255,7 @@ TASK = Task(
     # Reports every 0.75 epoch, on the rung: `imdb-40-grace` made 297 quarter-epoch reports (a validation pass and
     # a checkpoint each) where 99 would have served its rungs (README, "Search").
     validation=VALIDATION,
-    test_examples=25_000,
+    test_examples=TEST_REVIEWS,
     serving_example=serving_example,
     # the 40-trial main job ranks on a 5,000-review subset for up to 2 epochs and refits the winner on all 22,600
     # at the presets' length: sized so that search + refit fit 90 min on a 2-core CPU. At 3 epochs on 6,000

@@ -20,6 +20,7 @@ from statistics import mean
 
 from experiments.cli import UsageError, command_line, machine_info, run_cli
 from experiments.tasks import get_task
+from experiments.uncertainty import standard_error
 from search import engine
 
 TASK = get_task("imdb")
@@ -62,12 +63,13 @@ def run_strategy(strategy: str, seed: int, args: argparse.Namespace, data) -> di
     from experiments.training import pick_device
 
     test = TASK.evaluate_checkpoint(Path(summary["best_checkpoint"]), data, pick_device())
+    error = standard_error(test["accuracy"], len(data.test))
     curve = trajectory(summary)
     reached = {t: next((i + 1 for i, best in enumerate(curve) if best >= t), None) for t in args.target}
     return {
         "strategy": strategy, "seed": seed, "trial_epochs": summary["trial_epochs"],
         "wall_min": summary["wall_seconds"] / 60, "best_val": summary["best_val_accuracy"],
-        "test_of_best": test["accuracy"],
+        "test_of_best": test["accuracy"], "test_error": error,
         **{f"epochs_to_{t:g}": n for t, n in reached.items()}, "curve": curve,
     }
 
@@ -164,7 +166,7 @@ def main() -> int:
     for r in runs:
         r["best_at_budget"] = r["curve"][budget - 1] if len(r["curve"]) >= budget else r["best_val"]
         lines.append(f"| {r['strategy']} | {r['seed']} | {r['trial_epochs']} | {r['wall_min']:.1f} "
-                     f"| {r['best_val']:.4f} | {r['test_of_best']:.4f} | "
+                     f"| {r['best_val']:.4f} | {r['test_of_best']:.4f} ± {r['test_error']:.4f} | "
                      + " | ".join(str(r[k] or "never") for k in targets) + f" | {r['best_at_budget']:.4f} |")
     lines.append("")
     for strategy in args.strategies:
