@@ -36,8 +36,10 @@ def measured_on(machine: dict[str, Any]) -> str:
     """The setting a throughput was measured under: the GPU, else the CPU and its torch threads."""
     if machine.get("gpu"):
         return machine["gpu"]
+    if not machine.get("cpu"):
+        return "a machine not recorded"
     threads = machine.get("torch_threads")
-    return f"{machine.get('cpu', 'unknown CPU')}, {threads} torch thread{'' if threads == 1 else 's'}"
+    return f"{machine['cpu']}, {threads} torch thread{'' if threads == 1 else 's'}"
 
 
 def model_table(task: Task, ranked: list) -> str:

@@ -306,7 +306,7 @@ def test_the_report_reads_a_setting_only_from_runs_that_differ_in_it_alone():
                                                                                         dropout=0.4)])
                    if line.startswith("Dropout"))
     assert "`d2` (dropout 0.2) against `d4` (0.4), alike in every other setting: test +0.90 ± 0.27 points" in dropout
-    assert "`d2` better; 0.80× its throughput, measured alike." in dropout
+    assert "`d2` better; `d2` trained 0.80× as fast (same machine and threads)." in dropout
     close = next(line for line in comparison([candidate("d2", 0.8990, 80), candidate("d4", 0.8960, 100, threads=1,
                                                                                      dropout=0.4)])
                  if line.startswith("Dropout"))

@@ -240,7 +240,7 @@ def comparison(ranked: list) -> list[str]:
         first, second = sorted((vit, swin), key=lambda e: -e.test_accuracy)
         gap, error = gap_and_error(first.test_accuracy, second.test_accuracy, TEST_IMAGES)
         found = verdict(gap, error)
-        budget = ", ".join(f"{e.family.upper()} {fmt_epochs(e)}" for e in (vit, swin))
+        budget = ", ".join(f"{e.family.upper()} {training_budget(e)}" for e in (vit, swin))
         text.append(
             f"Accuracy: {first.family.upper()} `{first.name}` leads {second.family.upper()} `{second.name}` by "
             f"{gap * 100:.2f} ± {error * 100:.2f} points on test ({budget}; one seed each): "
@@ -258,7 +258,7 @@ def comparison(ranked: list) -> list[str]:
     return text + starting_configs()
 
 
-def fmt_epochs(entry: Any) -> str:
+def training_budget(entry: Any) -> str:
     """How long a model trained: its configured epochs and batch size."""
     return f"{entry.config.get('epochs')} epochs at batch {entry.config.get('batch_size')}"
 

@@ -193,10 +193,11 @@ def comparison(ranked: list) -> list[str]:
         for a, b in matched:
             gap, error = gap_and_error(a.test_accuracy, b.test_accuracy, TEST_REVIEWS)
             found = verdict(gap, error)
-            speed = (f"; {a.throughput / b.throughput:.2f}× its throughput, measured alike"
+            speed = (f"; `{a.name}` trained {a.throughput / b.throughput:.2f}× as fast (same machine and threads)"
                      if a.throughput and b.throughput and same_setting(a, b) else "")
             text.append(
-                f"{label.capitalize()}: `{a.name}` ({key} {a.config[key]}) against `{b.name}` ({b.config[key]}), "
+                f"{label.capitalize()}: `{a.name}` ({key} {settings(a.config).get(key)}) against `{b.name}` "
+                f"({settings(b.config).get(key)}), "
                 f"alike in every other setting: test {gap * 100:+.2f} ± {error * 100:.2f} points — "
                 + (found if found == "no measurable difference" else f"`{a.name}` {found}") + f"{speed}."
             )
