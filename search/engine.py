@@ -476,6 +476,7 @@ class WallClock:
         self.resumes = int(saved.get("resumes", 0)) + (1 if resumed or saved else 0)
         self.started, self.every = started, every  # from the command's start: data and Ray start-up count
         self._stop = None
+        self._ticker = None
 
     @property
     def seconds(self) -> float:
@@ -496,11 +497,13 @@ class WallClock:
             while not self._stop.wait(self.every):
                 self.save()
 
-        threading.Thread(target=tick, daemon=True, name="tunelab-wall-clock").start()
+        self._ticker = threading.Thread(target=tick, daemon=True, name="tunelab-wall-clock")
+        self._ticker.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
+        self._ticker.join()  # a tick mid-save would move the staging file this last save writes
         self.save()
 
 

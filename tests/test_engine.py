@@ -399,6 +399,17 @@ def test_wall_time_and_resumes_carry_over_to_the_next_process_on_the_same_folder
     assert WallClock(str(tmp_path), resumed=True, started=time.perf_counter()).resumes == 2
 
 
+def test_the_wall_clocks_last_save_never_races_its_ticks(tmp_path):
+    """The ticking thread and the final save shared one staging file: a tick that moved it between the final
+    save's write and rename crashed a 2-hour benchmark at the end of a search (FileNotFoundError: wall.tmp)."""
+    from search.engine import WallClock
+
+    for _ in range(300):  # ticks back to back: the race, if any, shows within a few hundred exits
+        with WallClock(str(tmp_path), resumed=False, started=time.perf_counter(), every=0.0):
+            pass
+    assert json.loads((tmp_path / "wall.json").read_text())["resumes"] == 299  # the first is no resume
+
+
 def test_only_rays_staging_race_is_dropped_from_its_experiment_state_log():
     """Ray uploads its state while the next save renames a `.<uuid>-tmp-…` file; any other error still shows."""
     import logging
