@@ -459,6 +459,16 @@ def saved_settings(experiment_path: str) -> dict[str, Any]:
     return json.loads(settings_file.read_text()) if settings_file is not None and settings_file.is_file() else {}
 
 
+def refits_done(summary: dict[str, Any] | None, saved: dict[str, Any]) -> int:
+    """The --refit whose refit ran to its end (0: none yet); summaries from before `refit_top` was kept say it
+    by being finished."""
+    if not summary:
+        return 0
+    if "refit_top" in summary:
+        return int(summary["refit_top"])
+    return int(saved.get("refit", 0)) if summary.get("finished") and summary.get("refit") else 0
+
+
 def setting_conflicts(saved: dict[str, Any], wanted: dict[str, Any]) -> list[tuple[str, Any, Any]]:
     """(setting, value it was started with, value wanted now) for each wanted setting that differs."""
     return [(k, saved[k], wanted[k]) for k in sorted(wanted) if k in saved and saved[k] != wanted[k]]
@@ -538,23 +548,33 @@ def main(task: Task, argv: list[str] | None = None) -> int:
     name = resolve_name(task, args, root)
     experiment_path = f"{root.rstrip('/')}/{name}"
     previous = read_summary(experiment_path)
-    if previous and previous.get("finished"):
+    saved = saved_settings(experiment_path)
+    refit_top = refits_done(previous, saved)
+    # a larger --refit on a resumed search refits the next best too: the refits already made are kept
+    more_refits = bool(previous) and "refit" in given and args.refit > max(refit_top, saved.get("refit", 0))
+    if more_refits and previous.get("search_finished") and not previous.get("finished"):
+        raise UsageError(f"search {name} was stopped during its refit: resume it without --refit to finish that "
+                         f"refit, then resume with --refit {args.refit} to refit more")
+    if previous and previous.get("finished") and not more_refits:
         print(f"search {name} has already finished (its summary: {experiment_path}/search_summary.json)")
         return 0
-    search_done = bool(previous and previous.get("search_finished"))  # killed during the refit
+    search_done = bool(previous and previous.get("search_finished"))  # killed during the refit, or refit grown
     resuming = search_done or tune.Tuner.can_restore(experiment_path)
     if args.resume and not resuming:
         raise UsageError(f"--resume: no search to resume at {experiment_path}")
     settings_file = settings_path(experiment_path)
-    if resuming:  # a resumed search keeps the settings it started with
-        saved = saved_settings(experiment_path)
-        conflicts = setting_conflicts(saved, {k: getattr(args, k) for k in given})
+    if resuming:  # a resumed search keeps the settings it started with, but for a larger --refit
+        kept = [k for k in given if not (k == "refit" and more_refits)]
+        conflicts = setting_conflicts(saved, {k: getattr(args, k) for k in kept})
         if conflicts:
             raise UsageError(f"search {name} was started with {', '.join(f'{k}={was}' for k, was, _ in conflicts)} "
-                             "and resumes with its own settings: drop those flags, or pick another --name")
+                             "and resumes with its own settings: drop those flags, or pick another --name"
+                             + (" (--refit may only grow)" if any(k == "refit" for k, _, _ in conflicts) else ""))
         for key in settings:
-            if key in saved:
+            if key in saved and not (key == "refit" and more_refits):
                 setattr(args, key, saved[key])
+        if more_refits and settings_file is not None:  # a resume after a kill continues the larger refit
+            write_summary(experiment_path, {**saved, "refit": args.refit}, file=settings_file.name)
         space = task.space(args)
     data = task.load_data(args.data_dir, args.subset, 0)  # once, in the driver; trials get it through the object store
     resources = start_ray(args)
@@ -630,14 +650,20 @@ def main(task: Task, argv: list[str] | None = None) -> int:
         summary["refit"] = summary.get("refit") or []
         refit_finished = True
         if summary["search_finished"] and args.refit > 0 and summary["best_trial"]:
+            if more_refits and search_done:
+                summary["resumed_with"] = tracker.search_params["command"]
             write_summary(experiment_path, {**summary, "finished": False, "wall_seconds": clock.seconds})
             from search.refit import refit_winners
             from search.warm_start import warm_start_points
 
             named = named_warm_starts(args)
             warm = warm_start_points(task, space, named, root) if named else []  # refit beside the K best
-            summary["refit"], refit_finished = refit_winners(task, args, name, experiment_path, summary["rows"],
-                                                             tracking_uri, data, warm)
+            summary["refit"], refit_finished = refit_winners(
+                task, args, name, experiment_path, summary["rows"], tracking_uri, data, warm,
+                done=summary["refit"] if refit_top else [],
+            )
+            if refit_finished:
+                summary["refit_top"] = args.refit
         summary["finished"] = summary["search_finished"] and refit_finished
         summary["wall_seconds"], summary["resumes"] = clock.seconds, clock.resumes
     return finish(task, args, summary, name, experiment_path, tracker)

@@ -28,25 +28,33 @@ REFIT_SEED = 1000  # refits train with seed + this: a fresh draw, not a replay o
 def refit_winners(
     task: Task, args: argparse.Namespace, name: str, experiment_path: str, rows: list[dict[str, Any]],
     tracking_uri: str, search_data: Any, warm_points: Sequence[dict[str, Any]] = (),
+    done: Sequence[dict[str, Any]] = (),
 ) -> tuple[list[dict[str, Any]], bool]:
-    """Train and test the `args.refit` best rows and the warm-start rows (`warm_points`, sampler values); returns
-    one record per refit (best val first), and whether every refit ended (False after Ctrl-C, so the search stays
-    resumable)."""
+    """Train and test the `args.refit` best rows and the warm-start rows (`warm_points`, sampler values) that `done`
+    (the records of an earlier, finished refit of this search) lacks; returns one record per refit, `done`'s
+    included (best val first), and whether every refit ended (False after Ctrl-C, so the search stays resumable;
+    then `done` alone, so the resumed grid is asked for the same configurations)."""
     from search.tracking import MlflowSearchTracker
 
     ranked = [r for r in rows if r[BEST] is not None]
     warm = [r for r in ranked if any(all(r["params"].get(k) == v for k, v in p.items()) for p in warm_points)]
-    best = ranked[: args.refit]
-    scored = best + [r for r in warm if r not in best]
+    refit_already = {r["search_trial"] for r in done}
+    best = [r for r in ranked[: args.refit] if r["trial_id"] not in refit_already]
+    scored = best + [r for r in warm if r not in best and r["trial_id"] not in refit_already]
+    if not scored:
+        return sorted(done, key=lambda r: -r["val_accuracy"]), True
     configs = [{**r["params"], "epochs": args.refit_epochs, "seed": args.seed + REFIT_SEED} for r in scored]
     data = task.load_data(args.data_dir, None, 0) if args.subset else search_data  # the full training split
     tracker = MlflowSearchTracker(tracking_uri, args.experiment, name, search_params={},
                                   trial_params=task.fixed_params(data), max_epochs=args.refit_epochs, phase="refit")
     extra = f" and {len(scored) - len(best)} warm start(s)" if len(scored) > len(best) else ""
-    print(f"refitting the {len(best)} best configuration(s){extra} on {len(data.train):,} training "
-          f"{task.example_noun}s, {args.refit_epochs} epochs each", flush=True)
-    records, finished = train_and_test(task, args, configs, data, experiment_path, "refit", tracker, f"{name}-refit")
-    refits = []
+    which = (f"{len(best)} more of the {args.refit} best configuration(s){extra} ({len(done)} refit before, kept)"
+             if done else f"the {len(best)} best configuration(s){extra}")
+    print(f"refitting {which} on {len(data.train):,} training {task.example_noun}s, {args.refit_epochs} epochs each",
+          flush=True)
+    grid = "refit" if not done else f"refit-top{args.refit}"  # a grown refit is a grid of its own, resumable too
+    records, finished = train_and_test(task, args, configs, data, experiment_path, grid, tracker, f"{name}-{grid}")
+    refits = list(done)
     for record in records:
         rank, metrics = record["index"], record["metrics"]
         tracker.log_trial_metrics(record["trial_id"], {"search_val_accuracy": scored[rank][BEST]})
@@ -58,5 +66,7 @@ def refit_winners(
             "train_seconds": metrics["train_seconds"], "checkpoint": record["checkpoint"], "params": configs[rank],
             "train_size": len(data.train),
         })
+    if done and not finished:
+        return sorted(done, key=lambda r: -r["val_accuracy"]), False
     refits.sort(key=lambda r: -r["val_accuracy"])
     return refits, finished

@@ -287,6 +287,52 @@ def test_random_search_evaluates_the_warm_start_first_and_skips_the_refit_when_a
     assert summary["refit"] == [] and summary["finished"] and "optuna_study" not in summary
 
 
+
+def test_a_finished_search_resumed_with_a_larger_refit_refits_only_the_next_best(tmp_path, env):
+    """--refit 0, then 1, then 2 on the same finished search: each resume trains only the configurations not
+    refit yet (the earlier refits kept as they are), as MLflow children of the same parent; fewer changes nothing."""
+    def run(*extra: str) -> subprocess.CompletedProcess:
+        return subprocess.run(search_cmd(tmp_path, "--trials", "3", "--max-epochs", "1", "--searcher", "random",
+                                         "--refit-epochs", "1", "--name", "g", *extra),
+                              cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+
+    folder = tmp_path / "ray_results" / "g"
+    assert run("--refit", "0").returncode == 0
+    done = run("--resume", "--refit", "1")
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    first = json.loads((folder / "search_summary.json").read_text())
+    assert [r["rank"] for r in first["refit"]] == [1] and first["refit_top"] == 1 and first["finished"]
+    grown = run("--resume", "--refit", "2")
+    assert grown.returncode == 0, grown.stdout[-3000:] + grown.stderr[-3000:]
+    assert "refitting 1 more of the 2 best configuration(s) (1 refit before, kept)" in grown.stdout
+    summary = json.loads((folder / "search_summary.json").read_text())
+    assert sorted(r["rank"] for r in summary["refit"]) == [1, 2] and summary["refit_top"] == 2
+    assert next(r for r in summary["refit"] if r["rank"] == 1) == first["refit"][0]  # kept, not trained again
+    assert summary["resumed_with"].endswith("--resume --refit 2") and summary["resumes"] == 2
+    assert json.loads((folder / "search_args.json").read_text())["refit"] == 2  # a kill now resumes the 2
+    assert (folder / "refit").is_dir() and (folder / "refit-top2").is_dir()
+    parents, refits = runs_of(tmp_path / "mlflow.db", phase="refit")
+    assert len(parents) == 1 and len(refits) == 2
+    for same_or_fewer in ("2", "1"):
+        again = run("--resume", "--refit", same_or_fewer)
+        assert again.returncode == 0 and "has already finished" in again.stdout, again.stderr[-3000:]
+    assert json.loads((folder / "search_summary.json").read_text()) == summary
+
+
+def test_a_refit_stopped_midway_is_finished_before_it_grows(tmp_path, env):
+    """Growing a refit that a kill interrupted would change the configurations its resumable grid trains: one line,
+    exit 2, nothing written."""
+    folder = tmp_path / "ray_results" / "g"
+    folder.mkdir(parents=True)
+    stopped = {"search_finished": True, "finished": False, "refit": [], "rows": [], "best_trial": "x"}
+    (folder / "search_summary.json").write_text(json.dumps(stopped))
+    (folder / "search_args.json").write_text(json.dumps({"refit": 1}))
+    done = subprocess.run(search_cmd(tmp_path, "--name", "g", "--resume", "--refit", "2"), cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "stopped during its refit: resume it without --refit to finish that refit" in done.stderr
+    assert json.loads((folder / "search_args.json").read_text()) == {"refit": 1}
+
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
