@@ -550,8 +550,11 @@ def main(task: Task, argv: list[str] | None = None) -> int:
     previous = read_summary(experiment_path)
     saved = saved_settings(experiment_path)
     refit_top = refits_done(previous, saved)
-    # a larger --refit on a resumed search refits the next best too: the refits already made are kept
-    more_refits = bool(previous) and "refit" in given and args.refit > max(refit_top, saved.get("refit", 0))
+    # a larger --refit on a resumed search refits the next best too: the refits already made are kept (typed, even
+    # as the default: `--refit 1` after `--refit 0`)
+    typed = sys.argv[1:] if argv is None else argv
+    refit_typed = any(word == "--refit" or word.startswith("--refit=") for word in typed)
+    more_refits = bool(previous) and refit_typed and args.refit > max(refit_top, saved.get("refit", 0))
     if more_refits and previous.get("search_finished") and not previous.get("finished"):
         raise UsageError(f"search {name} was stopped during its refit: resume it without --refit to finish that "
                          f"refit, then resume with --refit {args.refit} to refit more")
