@@ -3,8 +3,8 @@ stopping (and optionally the two mixed), same trials, epochs and seeds, on the r
 
     python -m search.benchmarks.search_efficiency --data-dir ../shared/data/imdb --seeds 0 1 2 --resume
 
-One seed (both strategies, 16 trials of up to 4 epochs on 2,000 reviews) took 39 min on an idle 2-core machine;
-each further seed adds as much, and `--resume` reuses the seeds already run.
+One seed (both strategies, 16 trials of up to 4 epochs on 2,000 reviews) took 32 to 49 min on an idle 2-core Intel
+Xeon (seeds 0-2); `--resume` reuses the seeds already run.
 
 Prints one table and the ratios against random + FIFO; writes `search_efficiency.csv`, `.md` and `.png`
 (best-so-far validation accuracy against cumulative trial-epochs) under `--out`.
@@ -88,6 +88,8 @@ def compare(strategy: str, runs: list[dict], baseline: dict[int, dict], targets:
             elif ours:
                 parts.append(f"seed {r['seed']}: < {ours / baseline[r['seed']]['trial_epochs']:.2f} "
                              f"(baseline never reached it in {baseline[r['seed']]['trial_epochs']})")
+            elif not theirs:
+                parts.append(f"seed {r['seed']}: neither reached it")
             else:
                 parts.append(f"seed {r['seed']}: {strategy} never reached it")
         lines.append(f"  - epochs to {t:g}, ratio: " + "; ".join(parts))
