@@ -55,7 +55,7 @@ def test_export_report_and_evaluate(runs, imdb_dir, capsys):
         assert ("model.safetensors" in files) == (name == best["name"])
         assert record["test_accuracy"] is not None and record["machine"]["cpu"]
     report = (folder / "report.md").read_text()
-    assert "| ★ | `" + best["name"] in report and "test acc" in report and "Bidirectional models" in report
+    assert "| ★ | `" + best["name"] in report and "test acc" in report and "\n- Direction" in report
     error = (best["test_accuracy"] * (1 - best["test_accuracy"]) / 25_000) ** 0.5  # binomial SE on the test split
     assert f"{best['test_accuracy']:.4f} ± {error:.4f}" in report and "sqrt(p(1-p)/n)" in report
     for png in ("learning_curves.png",):
