@@ -48,6 +48,17 @@ def cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
+def throughput_setting(machine: dict[str, Any]) -> str:
+    """What a throughput recorded with `machine_info()` compares under: the GPU, else the CPU and its torch
+    threads. Two throughputs compare only when this is the same."""
+    if machine.get("gpu"):
+        return machine["gpu"]
+    if not machine.get("cpu"):
+        return "a machine not recorded"
+    threads = machine.get("torch_threads")
+    return f"{machine['cpu']}, {threads} torch thread{'' if threads == 1 else 's'}"
+
+
 def machine_info() -> dict[str, str | int]:
     """Where a number was measured, recorded next to it."""
     import torch

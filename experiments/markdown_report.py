@@ -15,6 +15,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from experiments.cli import throughput_setting
 from experiments.ensemble import export_name, member_sources, same_path
 from experiments.task import Task
 from experiments.uncertainty import gap_and_error, verdict, with_error
@@ -32,23 +33,13 @@ def fmt(value: Any) -> str:
     return str(value)
 
 
-def measured_on(machine: dict[str, Any]) -> str:
-    """The setting a throughput was measured under: the GPU, else the CPU and its torch threads."""
-    if machine.get("gpu"):
-        return machine["gpu"]
-    if not machine.get("cpu"):
-        return "a machine not recorded"
-    threads = machine.get("torch_threads")
-    return f"{machine['cpu']}, {threads} torch thread{'' if threads == 1 else 's'}"
-
-
 def model_table(task: Task, ranked: list) -> str:
     """One row per model; where throughputs were measured under different settings (devices, CPUs, thread
     counts), each carries the letter of its setting and a footnote says they compare only within one."""
     header = ["", "model", "source", *[c for c, _ in task.columns], "params", "epochs", "val acc", "test acc",
               "train time", f"{task.unit}/s"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    settings = list(dict.fromkeys(measured_on(e.machine) for e in ranked if e.throughput))
+    settings = list(dict.fromkeys(throughput_setting(e.machine) for e in ranked if e.throughput))
     letters = {setting: chr(ord("a") + i) for i, setting in enumerate(settings)} if len(settings) > 1 else {}
     for i, e in enumerate(ranked):
         shown = [[fmt(value(config)) for config in e.member_configs()] for _, value in task.columns]
@@ -57,7 +48,7 @@ def model_table(task: Task, ranked: list) -> str:
                  f"{e.params / 1e6:.2f} M" if e.params else "-", fmt(e.epochs),
                  f"{e.val_accuracy:.4f}" + (" †" if e.validation != task.validation else ""),
                  with_error(e.test_accuracy, task.test_examples), f"{e.train_seconds / 60:.1f} min",
-                 (f"{e.throughput:.0f}" + (f" ({letters[measured_on(e.machine)]})" if letters else ""))
+                 (f"{e.throughput:.0f}" + (f" ({letters[throughput_setting(e.machine)]})" if letters else ""))
                  if e.throughput else "-"]
         lines.append("| " + " | ".join(cells) + " |")
     if letters:

@@ -459,6 +459,11 @@ def saved_settings(experiment_path: str) -> dict[str, Any]:
     return json.loads(settings_file.read_text()) if settings_file is not None and settings_file.is_file() else {}
 
 
+def option_strings(parser: argparse.ArgumentParser, dest: str) -> list[str]:
+    """The flags that set `dest` (`--refit` for refit)."""
+    return [o for action in parser._actions if action.dest == dest for o in action.option_strings]
+
+
 def refits_done(summary: dict[str, Any] | None, saved: dict[str, Any]) -> int:
     """The --refit whose refit ran to its end (0: none yet); summaries from before `refit_top` was kept say it
     by being finished."""
@@ -522,7 +527,9 @@ def main(task: Task, argv: list[str] | None = None) -> int:
     parser = build_parser(task)
     args = parser.parse_args(argv)
     settings = search_settings(task)
-    given = {k for k in settings if getattr(args, k, None) != parser.get_default(k)}  # typed by the user
+    typed = {word.split("=", 1)[0] for word in (sys.argv[1:] if argv is None else argv) if word.startswith("--")}
+    given = {k for k in settings if getattr(args, k, None) != parser.get_default(k)  # typed by the user, a default
+             or any(option in typed for option in option_strings(parser, k))}  # too (`--refit 1` after `--refit 0`)
     check_args(args)
     if args.address is not None:
         send_cluster_token()  # before anything imports Ray: Ray reads the mode into its config at import
@@ -550,11 +557,8 @@ def main(task: Task, argv: list[str] | None = None) -> int:
     previous = read_summary(experiment_path)
     saved = saved_settings(experiment_path)
     refit_top = refits_done(previous, saved)
-    # a larger --refit on a resumed search refits the next best too: the refits already made are kept (typed, even
-    # as the default: `--refit 1` after `--refit 0`)
-    typed = sys.argv[1:] if argv is None else argv
-    refit_typed = any(word == "--refit" or word.startswith("--refit=") for word in typed)
-    more_refits = bool(previous) and refit_typed and args.refit > max(refit_top, saved.get("refit", 0))
+    # a larger --refit on a resumed search refits the next best too: the refits already made are kept
+    more_refits = bool(previous) and "refit" in given and args.refit > max(refit_top, saved.get("refit", 0))
     if more_refits and previous.get("search_finished") and not previous.get("finished"):
         raise UsageError(f"search {name} was stopped during its refit: resume it without --refit to finish that "
                          f"refit, then resume with --refit {args.refit} to refit more")

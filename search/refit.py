@@ -54,7 +54,7 @@ def refit_winners(
           flush=True)
     grid = "refit" if not done else f"refit-top{args.refit}"  # a grown refit is a grid of its own, resumable too
     records, finished = train_and_test(task, args, configs, data, experiment_path, grid, tracker, f"{name}-{grid}")
-    refits = list(done)
+    refits = []
     for record in records:
         rank, metrics = record["index"], record["metrics"]
         tracker.log_trial_metrics(record["trial_id"], {"search_val_accuracy": scored[rank][BEST]})
@@ -66,7 +66,5 @@ def refit_winners(
             "train_seconds": metrics["train_seconds"], "checkpoint": record["checkpoint"], "params": configs[rank],
             "train_size": len(data.train),
         })
-    if done and not finished:
-        return sorted(done, key=lambda r: -r["val_accuracy"]), False
-    refits.sort(key=lambda r: -r["val_accuracy"])
-    return refits, finished
+    kept = [*done, *refits] if finished or not done else list(done)  # a grown grid counts once it has ended
+    return sorted(kept, key=lambda r: -r["val_accuracy"]), finished

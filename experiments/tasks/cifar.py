@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from experiments.cli import throughput_setting
 from experiments.errors import ConfigError, UsageError
 from experiments.space import Param, SearchSpace
 from experiments.task import Task
@@ -228,7 +229,7 @@ def comparison(ranked: list) -> list[str]:
                      f"with {size}{speed}")
     text = ["; ".join(parts) + "."]
     vit, swin = families.get("vit", [None])[0], families.get("swin", [None])[0]
-    same_device = vit and swin and vit.machine.get("gpu") == swin.machine.get("gpu")
+    same_device = vit and swin and throughput_setting(vit.machine) == throughput_setting(swin.machine)
     if same_device and vit.throughput and swin.throughput:
         tokens = {e.family: (e.config["image_size"] // e.config["patch_size"]) ** 2 for e in (vit, swin)}
         text.append(

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from data_pipes.imdb import LABELS, MAX_LEN, VALIDATION
+from experiments.cli import throughput_setting
 from experiments.space import Param, SearchSpace
 from experiments.task import Task
 from experiments.uncertainty import gap_and_error, verdict
@@ -173,11 +174,6 @@ def differences(first: Any, second: Any) -> set[str]:
     return {k for k in a.keys() | b.keys() if a.get(k) != b.get(k)}
 
 
-def same_setting(first: Any, second: Any) -> bool:
-    """Whether two throughputs were measured alike: same CPU or GPU, same torch threads."""
-    return all(first.machine.get(k) == second.machine.get(k) for k in ("cpu", "gpu", "torch_threads"))
-
-
 def comparison(ranked: list) -> list[str]:
     """Direction, depth and dropout, each read only from two one-config runs that differ in that setting alone:
     the presets change several at once (every bidirectional one also has 1 layer), and an average over them
@@ -194,7 +190,8 @@ def comparison(ranked: list) -> list[str]:
             gap, error = gap_and_error(a.test_accuracy, b.test_accuracy, TEST_REVIEWS)
             found = verdict(gap, error)
             speed = (f"; `{a.name}` trained {a.throughput / b.throughput:.2f}× as fast (same machine and threads)"
-                     if a.throughput and b.throughput and same_setting(a, b) else "")
+                     if a.throughput and b.throughput
+                     and throughput_setting(a.machine) == throughput_setting(b.machine) else "")
             text.append(
                 f"{label.capitalize()}: `{a.name}` ({key} {settings(a.config).get(key)}) against `{b.name}` "
                 f"({settings(b.config).get(key)}), "
