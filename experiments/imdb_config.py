@@ -10,7 +10,7 @@ from experiments.config import BaseConfig, resolve_config
 from models.gru_classifier import POOLINGS
 
 OPTIMIZERS = ("Adam", "AdamW", "SGD", "RMSprop")
-SCHEDULES = ("constant", "onecycle", "cosine")
+SCHEDULES = ("constant", "warmup_constant", "onecycle", "cosine")
 
 
 @dataclass

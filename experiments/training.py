@@ -56,7 +56,8 @@ def build_optimizer(model: nn.Module, name: str, params: dict[str, float]) -> to
 def build_schedule(
     optimizer: torch.optim.Optimizer, kind: str, total_steps: int, warmup_fraction: float = 0.1
 ) -> torch.optim.lr_scheduler.LRScheduler:
-    """constant; onecycle (warm-up then cosine anneal); cosine (linear warm-up, cosine to 0) — all end in budget."""
+    """constant; warmup_constant (linear warm-up, then constant: a score taken at any point of the budget is taken
+    at the working learning rate); onecycle (warm-up then cosine anneal); cosine (linear warm-up, cosine to 0)."""
     if kind == "constant":
         return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
     if kind == "onecycle":
@@ -68,6 +69,8 @@ def build_schedule(
             optimizer, max_lr=max_lrs, total_steps=steps, pct_start=min(max(warmup_fraction, 2 / steps), 0.5)
         )
     warmup = max(1, int(total_steps * warmup_fraction))
+    if kind == "warmup_constant":
+        return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: min(1.0, (step + 1) / warmup))
 
     def factor(step: int) -> float:
         if step < warmup:

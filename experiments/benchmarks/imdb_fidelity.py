@@ -1,0 +1,351 @@
+"""Does the score a search ranks on rank IMDB configurations the way full training does?
+
+A search on 2 cores cannot train each of its 40 trials for the refit's budget, so it ranks them on a proxy: a
+score taken after less work. This measures, for a fixed set of configurations (the presets, the top of the
+committed main-job search, random draws from the search space), the full-budget truth and every candidate proxy:
+
+- `full`: all 22,600 training reviews for the refit's 4 epochs, one-cycle schedule over the 4 epochs, the refit's
+  seed, validated every quarter epoch. Its score at 4 epochs is the truth; its score after a fraction f of the
+  budget is the proxy "f epochs on all reviews, under the refit's schedule" (what ASHA sees on full data).
+- `sub5k`: today's search trial: 5,000 reviews, 2 epochs, one-cycle over the 2, the search's seed.
+- `sub5k_const`: the same with a short linear warm-up then a constant learning rate, so a score taken early is
+  taken at the working rate, not in the middle of an anneal.
+- `sub5k_read400`: today's trial reading 400 tokens of a review instead of 800 (half the work per review).
+
+Each proxy's cost is its training work in full-data epochs at 800 tokens (training reviews × mean tokens read),
+so costs compare across machines and loads; wall seconds and the load average are recorded beside them. Only the
+validation split is read: the test split decides nothing here.
+
+    python -m experiments.benchmarks.imdb_fidelity run --data-dir ../shared/data/imdb --worker 0 --workers 2 &
+    python -m experiments.benchmarks.imdb_fidelity run --data-dir ../shared/data/imdb --worker 1 --workers 2 &
+    python -m experiments.benchmarks.imdb_fidelity collect
+
+`run` is resumable (a killed run goes on from its last quarter-epoch report); `collect` writes
+`model_checkpoints/assignment2-1-2/fidelity/fidelity.{json,csv,png}` from whatever runs have finished.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import random
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from experiments.errors import UsageError
+
+RUNS_DIR = Path("outputs/benchmarks/imdb_fidelity")
+RECORD_DIR = Path("model_checkpoints/assignment2-1-2/fidelity")
+SEARCH_RECORD = Path("model_checkpoints/assignment2-1-2/searches/imdb-40-ship.json")
+SEARCH_SEED = 0  # the main job's --seed: its trials' seed and the seed of its data subset and validation split
+REFIT_SEED = 1000  # a refit trains with the search seed + 1000 (search.refit.REFIT_SEED)
+REFIT_EPOCHS = 4
+READS = 800  # tokens a searched model reads (experiments.tasks.imdb.SEARCH_MAX_LEN)
+PRESETS = ("gru2_maxmean", "bigru1_maxmean", "bigru1_wide_dropout", "gru1_wide", "gru3_deep_dropout",
+           "gru2_batch128_lr4e-3")  # every preset but seed_default, the course's 10-epoch constant-rate start
+SEARCH_TOP = 2  # the best distinct configurations of the committed main-job search
+RANDOM_DRAWS = 2
+
+
+@dataclass(frozen=True)
+class Run:
+    """One training run of the study: a configuration under one budget."""
+
+    kind: str
+    subset: int | None
+    epochs: int
+    schedule: str
+    max_len: int
+    seed: int
+
+
+RUNS = (
+    Run("full", None, REFIT_EPOCHS, "onecycle", READS, SEARCH_SEED + REFIT_SEED),
+    Run("sub5k", 5000, 2, "onecycle", READS, SEARCH_SEED),
+    Run("sub5k_const", 5000, 2, "warmup_constant", READS, SEARCH_SEED),
+    Run("sub5k_read400", 5000, 2, "onecycle", 400, SEARCH_SEED),
+)
+
+
+def study_configs() -> dict[str, dict[str, Any]]:
+    """name → config fields (without epochs, seed, schedule, max_len, which each run sets)."""
+    from experiments.imdb_config import IMDB_PRESETS
+    from experiments.tasks.imdb import space
+
+    keep = ("batch_size", "embed_dim", "hidden_dim", "num_layers", "is_bidirectional", "dropout", "pooling",
+            "optimizer", "optimizer_params", "grad_clip")
+    configs = {name: {k: v for k, v in IMDB_PRESETS[name].to_dict().items() if k in keep} for name in PRESETS}
+    rows = json.loads(SEARCH_RECORD.read_text())["rows"]
+    searched = space(argparse.Namespace(max_epochs=2, seed=SEARCH_SEED))
+    seen = []
+    for row in sorted(rows, key=lambda r: -(r["best_val_accuracy"] or 0)):
+        fields = {k: v for k, v in row["params"].items() if k not in ("epochs", "seed", "lr_schedule", "max_len")}
+        if fields not in seen and len(seen) < SEARCH_TOP:
+            seen.append(fields)
+            configs[f"search_{row['trial_id']}"] = _nested(fields)
+    rng = random.Random(SEARCH_SEED)
+    for index in range(RANDOM_DRAWS):
+        drawn = searched.sample_config(rng)
+        configs[f"random_{index}"] = _nested({k: v for k, v in drawn.items()
+                                              if k not in ("epochs", "seed", "lr_schedule", "max_len")})
+    return configs
+
+
+def _nested(fields: dict[str, Any]) -> dict[str, Any]:
+    """Flat lr / weight_decay (as the search samples them) → the config's optimizer_params."""
+    from experiments.imdb_config import ExperimentConfig
+
+    return {k: v for k, v in ExperimentConfig.normalize_values(dict(fields)).items()}
+
+
+class CurveReporter:
+    """Keeps the latest report's checkpoint (resume point) and prints one line per quarter epoch."""
+
+    report_every = 0.25
+
+    def __init__(self, run_dir: Path) -> None:
+        self.run_dir = run_dir
+
+    def report(self, metrics: dict[str, float], checkpoint_dir: str) -> None:
+        from experiments.reporters import format_metrics, replace_dir_atomically
+
+        replace_dir_atomically(checkpoint_dir, self.run_dir / "state")
+        print(f"{self.run_dir.name}: {format_metrics(metrics)}", flush=True)
+
+    def resume_from(self) -> str | None:
+        state = self.run_dir / "state"
+        return str(state) if (state / "trainer_state.pt").is_file() else None
+
+
+def write_json_atomically(path: Path, value: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staging = path.with_name(f".{path.name}.tmp")
+    staging.write_text(json.dumps(value, indent=1) + "\n")
+    os.replace(staging, path)
+
+
+def train_one(name: str, fields: dict[str, Any], run: Run, data_dir: str, runs_dir: Path) -> None:
+    """One run to its end, resuming from its last report; writes `record.json` when done."""
+    import shutil
+
+    from data_pipes import imdb
+    from experiments.cli import machine_info
+    from experiments.imdb_config import ExperimentConfig
+    from experiments.imdb_trial import train_imdb
+
+    run_dir = runs_dir / name / run.kind
+    if (run_dir / "record.json").is_file():
+        return
+    run_dir.mkdir(parents=True, exist_ok=True)
+    data = imdb.load(data_dir, subset=run.subset, seed=SEARCH_SEED)
+    config = ExperimentConfig.from_dict({**fields, "config_name": name, "epochs": run.epochs, "seed": run.seed,
+                                         "lr_schedule": run.schedule, "max_len": run.max_len})
+    tokens = float(np.minimum(data.train.lengths, run.max_len).mean())
+    load_start, started = os.getloadavg()[0], time.perf_counter()
+    result = train_imdb(config, data, CurveReporter(run_dir))
+    record = {
+        "config_name": name, "run": asdict(run), "config": config.to_dict(),
+        "train_reviews": len(data.train), "mean_tokens_read": tokens,
+        # reports come every quarter of an epoch's steps: the nominal epoch names the same point for every
+        # batch size (the recorded one is rounded to whole steps)
+        "curve": [{"epoch": (index + 1) * CurveReporter.report_every, "at_step_epoch": h["epoch"],
+                   "val_accuracy": h["val_accuracy"], "val_loss": h["val_loss"]}
+                  for index, h in enumerate(result["history"])],
+        "train_seconds": result["train_seconds"],
+        "wall_seconds_this_process": time.perf_counter() - started,
+        "load_average_start": load_start, "load_average_end": os.getloadavg()[0],
+        "machine": machine_info(), "precision": "fp32",
+    }
+    write_json_atomically(run_dir / "record.json", record)
+    shutil.rmtree(run_dir / "state", ignore_errors=True)
+
+
+def run_study(args: argparse.Namespace) -> int:
+    import torch
+
+    torch.set_num_threads(args.threads)
+    configs = study_configs()
+    names = list(configs)[args.worker::args.workers]
+    for name in names:
+        for run in RUNS:
+            train_one(name, configs[name], run, args.data_dir, args.runs_dir)
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------------- collect
+
+def spearman(x: list[float], y: list[float]) -> float:
+    """Rank correlation, ties given their mean rank."""
+    def ranks(values: list[float]) -> np.ndarray:
+        values = np.asarray(values, dtype=float)
+        order = np.argsort(values, kind="stable")
+        result = np.empty(len(values))
+        result[order] = np.arange(len(values), dtype=float)
+        for value in np.unique(values):
+            tied = values == value
+            result[tied] = result[tied].mean()
+        return result
+
+    rx, ry = ranks(x), ranks(y)
+    if rx.std() == 0 or ry.std() == 0:
+        return float("nan")
+    return float(np.corrcoef(rx, ry)[0, 1])
+
+
+def bootstrap_interval(x: list[float], y: list[float], draws: int = 2000, seed: int = 0) -> tuple[float, float]:
+    """A 90 % percentile interval of Spearman's rho over configurations drawn with replacement."""
+    rng = np.random.default_rng(seed)
+    values = []
+    for _ in range(draws):
+        pick = rng.integers(0, len(x), len(x))
+        rho = spearman([x[i] for i in pick], [y[i] for i in pick])
+        if not np.isnan(rho):
+            values.append(rho)
+    return float(np.percentile(values, 5)), float(np.percentile(values, 95))
+
+
+def load_records(runs_dir: Path) -> dict[str, dict[str, dict[str, Any]]]:
+    """config name → run kind → record, for the finished runs."""
+    records: dict[str, dict[str, dict[str, Any]]] = {}
+    for path in sorted(runs_dir.glob("*/*/record.json")):
+        record = json.loads(path.read_text())
+        records.setdefault(record["config_name"], {})[record["run"]["kind"]] = record
+    return records
+
+
+def proxies(records: dict[str, dict[str, dict[str, Any]]]) -> list[dict[str, Any]]:
+    """Every (run kind, report point) as a proxy: its cost in full-data 800-token epochs and its rank correlation
+    with the full budget's final validation accuracy, over the configurations with both."""
+    complete = {n: r for n, r in records.items() if "full" in r}
+    if not complete:
+        return []
+    unit = next(iter(complete.values()))["full"]
+    unit_work = unit["train_reviews"] * unit["mean_tokens_read"]  # one full-data epoch at 800 tokens
+    truth = {n: r["full"]["curve"][-1]["val_accuracy"] for n, r in complete.items()}
+    rows = []
+    for kind in [run.kind for run in RUNS]:
+        with_kind = [n for n in complete if kind in complete[n]]
+        if len(with_kind) < 3:
+            continue
+        points = sorted({p["epoch"] for n in with_kind for p in complete[n][kind]["curve"]})
+        for epoch in points:
+            names = [n for n in with_kind if any(p["epoch"] == epoch for p in complete[n][kind]["curve"])]
+            if kind == "full" and epoch == REFIT_EPOCHS:
+                continue
+            scores = [next(p["val_accuracy"] for p in complete[n][kind]["curve"] if p["epoch"] == epoch)
+                      for n in names]
+            work = [complete[n][kind]["train_reviews"] * complete[n][kind]["mean_tokens_read"] * epoch for n in names]
+            rho = spearman(scores, [truth[n] for n in names])
+            low, high = bootstrap_interval(scores, [truth[n] for n in names])
+            rows.append({"proxy": kind, "epoch": epoch, "cost_full_epochs": float(np.mean(work)) / unit_work,
+                         "configs": len(names), "spearman": rho, "interval_90": [low, high],
+                         "best_by_proxy": names[int(np.argmax(scores))],
+                         "its_full_val": truth[names[int(np.argmax(scores))]]})
+    return rows
+
+
+def collect(args: argparse.Namespace) -> int:
+    records = load_records(args.runs_dir)
+    if not records:
+        raise UsageError(f"no finished runs under {args.runs_dir}: run `... imdb_fidelity run` first")
+    rows = proxies(records)
+    truth = {n: r["full"]["curve"][-1]["val_accuracy"] for n, r in records.items() if "full" in r}
+    out = args.record_dir
+    out.mkdir(parents=True, exist_ok=True)
+    study = {
+        "command": "python -m experiments.benchmarks.imdb_fidelity collect",
+        "truth": "validation accuracy after the refit budget (all training reviews, 4 epochs, one-cycle, seed 1000)",
+        "configs": {n: {"config": r[next(iter(r))]["config"], "full_val_accuracy": truth.get(n),
+                        "runs": {k: {"curve": v["curve"], "train_seconds": v["train_seconds"],
+                                     "train_reviews": v["train_reviews"], "mean_tokens_read": v["mean_tokens_read"],
+                                     "load_average_start": v["load_average_start"],
+                                     "load_average_end": v["load_average_end"], "machine": v["machine"],
+                                     "precision": v["precision"]} for k, v in r.items()}}
+                    for n, r in records.items()},
+        "proxies": rows,
+    }
+    write_json_atomically(out / "fidelity.json", study)
+    with open(out / ".fidelity.csv.tmp", "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["proxy", "epoch", "cost_full_epochs", "configs", "spearman", "low_90", "high_90",
+                         "best_by_proxy", "its_full_val"])
+        for row in rows:
+            writer.writerow([row["proxy"], row["epoch"], f"{row['cost_full_epochs']:.3f}", row["configs"],
+                             f"{row['spearman']:.3f}", f"{row['interval_90'][0]:.3f}",
+                             f"{row['interval_90'][1]:.3f}", row["best_by_proxy"], f"{row['its_full_val']:.4f}"])
+    os.replace(out / ".fidelity.csv.tmp", out / "fidelity.csv")
+    plot(study, out / "fidelity.png")
+    for row in rows:
+        print(f"{row['proxy']:>14} @ {row['epoch']:<5} cost {row['cost_full_epochs']:.2f} full epochs  "
+              f"n={row['configs']}  spearman {row['spearman']:+.2f} [{row['interval_90'][0]:+.2f}, "
+              f"{row['interval_90'][1]:+.2f}]")
+    print(f"wrote {out / 'fidelity.json'}, fidelity.csv, fidelity.png")
+    return 0
+
+
+def plot(study: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, (curves, ranks) = plt.subplots(1, 2, figsize=(13, 5))
+    for name, entry in study["configs"].items():
+        if "full" in entry["runs"]:
+            curve = entry["runs"]["full"]["curve"]
+            curves.plot([p["epoch"] for p in curve], [p["val_accuracy"] for p in curve], marker=".", label=name)
+    curves.set(xlabel="epoch (all 22,600 training reviews)", ylabel="validation accuracy",
+               title="Full-budget learning curves", ylim=(0.5, 0.92))
+    curves.legend(fontsize=7)
+    for kind in [run.kind for run in RUNS]:
+        rows = [r for r in study["proxies"] if r["proxy"] == kind]
+        if rows:
+            ranks.plot([r["cost_full_epochs"] for r in rows], [r["spearman"] for r in rows], marker="o", label=kind)
+    ranks.axhline(0, color="grey", lw=0.5)
+    ranks.set(xlabel="proxy cost (full-data epochs at 800 tokens)", ylabel="Spearman with the full-budget val",
+              title="What each proxy's ranking is worth", ylim=(-1, 1))
+    ranks.legend(fontsize=8)
+    figure.tight_layout()
+    staging = path.with_name(f".{path.stem}.tmp.png")
+    figure.savefig(staging, dpi=110)
+    plt.close(figure)
+    os.replace(staging, path)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("run", help="train this worker's share of the study's runs (resumable)")
+    run.add_argument("--data-dir", required=True, help="IMDB laid out like the hub repository")
+    run.add_argument("--worker", type=int, default=0)
+    run.add_argument("--workers", type=int, default=1, help="processes sharing the configurations")
+    run.add_argument("--threads", type=int, default=1, help="torch threads of this process")
+    run.add_argument("--runs-dir", type=Path, default=RUNS_DIR)
+    gather = commands.add_parser("collect", help="the rank correlations and the committed record")
+    gather.add_argument("--runs-dir", type=Path, default=RUNS_DIR)
+    gather.add_argument("--record-dir", type=Path, default=RECORD_DIR)
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "run":
+            if not 0 <= args.worker < args.workers:
+                raise UsageError(f"--worker must be in [0, {args.workers}), got {args.worker}")
+            if args.threads < 1:
+                raise UsageError(f"--threads must be >= 1, got {args.threads}")
+            if not Path(args.data_dir).is_dir():
+                raise UsageError(f"--data-dir {args.data_dir} is not a folder")
+            return run_study(args)
+        return collect(args)
+    except UsageError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
