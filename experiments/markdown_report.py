@@ -15,6 +15,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from experiments import provenance
 from experiments.cli import throughput_setting
 from experiments.ensemble import export_name, member_sources, same_path
 from experiments.task import Task
@@ -439,6 +440,7 @@ def write_report(task: Task, ranked: list, searches: list[dict[str, Any]], folde
         "is used once per model, for the number reported"
         + (f"; each test accuracy is given ± its binomial standard error on the {task.test_examples:,} test "
            f"{task.example_noun}s (sqrt(p(1-p)/n))." if task.test_examples else "."), "",
+        "## Who found these models", "", *provenance.report_lines(ranked[0], ranked, searches, task), "",
         "## Models", "", model_table(task, ranked), "",
         "## Comparison", "", *[f"- {t}" for t in comparison(task, ranked)], "",
     ]

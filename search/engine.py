@@ -38,7 +38,7 @@ METRIC, MODE = "val_accuracy", "max"
 BEST = f"best_{METRIC}"
 SEARCH_SETTINGS = ("trials", "max_epochs", "grace_period", "reduction_factor", "report_every", "searcher",
                    "startup_trials", "scheduler", "seed", "subset", "cpus_per_trial", "gpus_per_trial", "refit",
-                   "refit_epochs", "warm_start")
+                   "refit_epochs", "refit_subset", "warm_start")
 EPSILON = 1e-6
 
 
@@ -144,6 +144,9 @@ def build_parser(task: Task) -> argparse.ArgumentParser:
     add("--refit-epochs", type=int, default=d.get("refit_epochs"),
         help="epochs of each refit (default: " + (f"{d['refit_epochs']}" if "refit_epochs" in d else "--max-epochs")
              + ")")
+    add("--refit-subset", type=int, default=0, metavar="N",
+        help="refit on N training examples (default 0: the whole training split); a smoke search keeps its refit "
+             "small with --refit-subset equal to its --subset")
     add("--warm-start", nargs="+", default=None, metavar="SOURCE",
         help="evaluate these first: a preset name, a config JSON (both also refit), or search:NAME (the best 5 of "
              "an earlier search)")
@@ -151,7 +154,7 @@ def build_parser(task: Task) -> argparse.ArgumentParser:
     add("--data-dir", default=None, help="local dataset copy in the hub layout (default: download from the hub)")
     add("--subset", type=int, default=d.get("subset"),
         help="search on N training examples (default: " + (f"{d['subset']:,}" if d.get("subset") else "all")
-             + "; 0: all); the refit always trains on the whole training split")
+             + "; 0: all); the refit trains on the whole training split unless --refit-subset")
     add("--cpus-per-trial", type=float, default=1.0, help="CPUs reserved per trial (also its torch threads)")
     add("--gpus-per-trial", type=float, default=0.0, help="GPUs per trial; fractions pack trials (0.25 → 4/GPU)")
     add("--concurrency", type=int, default=None, help="max trials at once (default: what the resources allow)")
@@ -196,6 +199,8 @@ def check_args(args: argparse.Namespace) -> None:
         args.refit_epochs = args.max_epochs
     if args.refit_epochs < 1:
         raise UsageError(f"--refit-epochs must be at least 1, got {args.refit_epochs}")
+    if args.refit_subset < 0:
+        raise UsageError(f"--refit-subset must be 0 (the whole training split) or more, got {args.refit_subset}")
     if args.dry_run_samples < 0:
         raise UsageError(f"--dry-run-samples must be 0 or more, got {args.dry_run_samples}")
     if args.trials < 1:
@@ -443,6 +448,11 @@ def _short(value: Any) -> str:
     return f"{value:.3g}" if isinstance(value, float) else str(value)
 
 
+def is_warm_start(row: dict[str, Any], points: list[dict[str, Any]]) -> bool:
+    """Whether a search row trained one of the warm starts (`points`, sampler values) rather than a sample."""
+    return any(all(row["params"].get(k) == v for k, v in point.items()) for point in points)
+
+
 def named_warm_starts(args: argparse.Namespace) -> list[str]:
     """The warm starts the refit trains too: presets and config JSONs (a `search:NAME` was refit in its search)."""
     return [source for source in args.warm_start or [] if not source.startswith("search:")]
@@ -584,6 +594,8 @@ def main(task: Task, argv: list[str] | None = None) -> int:
             write_summary(experiment_path, {**saved, "refit": args.refit}, file=settings_file.name)
         space = task.space(args)
     data = task.load_data(args.data_dir, args.subset, 0)  # once, in the driver; trials get it through the object store
+    if not search_done:
+        print(refit_cost(task, args, None if args.subset else len(data.train), len(points)), flush=True)
     resources = start_ray(args)
     tracking_uri = args.tracking_uri or default_tracking_uri()
     study = None
@@ -601,6 +613,10 @@ def main(task: Task, argv: list[str] | None = None) -> int:
     if not resuming and settings_file is not None:
         settings_file.parent.mkdir(parents=True, exist_ok=True)
         settings_file.write_text(json.dumps({k: getattr(args, k, None) for k in settings}, indent=1) + "\n")
+    from search.warm_start import warm_start_points
+
+    named = named_warm_starts(args)
+    warm = warm_start_points(task, space, named, root) if named else []  # marked in the rows, refit beside the best
     with WallClock(experiment_path, resuming, started) as clock:
         if search_done:
             print(f"resuming search {name}: its search is done, continuing the refit", flush=True)
@@ -644,6 +660,8 @@ def main(task: Task, argv: list[str] | None = None) -> int:
                     results = tuner.fit()
                 out_of_time = timer.is_set()
             summary = summarize_search(task, args, results, name, experiment_path, tracker)
+            for row in summary["rows"]:
+                row["warm_start"] = is_warm_start(row, warm)
             if previous and previous.get("command") and previous["command"] != summary["command"]:
                 summary.update(command=previous["command"], resumed_with=summary["command"])  # as first typed
             if out_of_time:  # the budget ends the search phase as surely as the last trial would
@@ -661,10 +679,7 @@ def main(task: Task, argv: list[str] | None = None) -> int:
                 summary["resumed_with"] = tracker.search_params["command"]
             write_summary(experiment_path, {**summary, "finished": False, "wall_seconds": clock.seconds})
             from search.refit import refit_winners
-            from search.warm_start import warm_start_points
 
-            named = named_warm_starts(args)
-            warm = warm_start_points(task, space, named, root) if named else []  # refit beside the K best
             summary["refit"], refit_finished = refit_winners(
                 task, args, name, experiment_path, summary["rows"], tracking_uri, data, warm,
                 done=summary["refit"] if refit_top else [],
@@ -746,10 +761,12 @@ def dry_run(task: Task, space: SearchSpace, args: argparse.Namespace, points: li
     print(f"resources: {args.trials} trials, {parallel} in parallel on {where}; per trial "
           f"{args.cpus_per_trial:g} CPU(s) / {args.gpus_per_trial:g} GPU(s)")
     searched_on = f"{args.subset:,} {task.example_noun}s of" if args.subset else "all of"
-    print(f"data: the search trains on {searched_on} the training split, the refit on all of it")
+    refit_on = f"{args.refit_subset:,} {task.example_noun}s of it" if args.refit_subset else "all of it"
+    print(f"data: the search trains on {searched_on} the training split, the refit on {refit_on}")
     print(f"reports: every {args.report_every:g} epoch; refit: "
           + (f"the {args.refit} best{' and the warm starts named' if named_warm_starts(args) else ''}, "
-             f"{args.refit_epochs} epochs each, fresh seed" if args.refit else "none") + "\n")
+             f"{args.refit_epochs} epochs each, fresh seed" if args.refit else "none"))
+    print(refit_cost(task, args, None, len(points)) + "\n")
     for index, point in enumerate(points, 1):
         print(f"  warm start {index}: {task.describe_sample(space.to_config({**space.constants, **point}), args)}")
     rng, reasons, valid = random.Random(args.seed), [], 0
@@ -766,6 +783,28 @@ def dry_run(task: Task, space: SearchSpace, args: argparse.Namespace, points: li
     if reasons and valid == 0:
         raise UsageError(f"every sampled configuration is invalid, e.g.: {reasons[0]}")
     return 0
+
+
+def refit_cost(task: Task, args: argparse.Namespace, train_size: int | None, warm_starts: int) -> str:
+    """The refit's work next to the search's, in examples trained: a 3-trial smoke search on 300 examples would
+    otherwise refit on the whole training split for its full budget without saying so."""
+    if not args.refit:
+        return "refit cost: none (--refit 0)"
+    runs = args.refit + warm_starts
+    noun = f"{task.example_noun}s"
+    if args.refit_subset:
+        per_run = args.refit_subset if train_size is None else min(args.refit_subset, train_size)
+    elif train_size is not None:
+        per_run = train_size
+    else:
+        return (f"refit cost: up to {runs} run(s) × {args.refit_epochs} epochs on the whole training split "
+                f"(--refit-subset N keeps it small)")
+    refit_work = runs * args.refit_epochs * per_run
+    line = f"refit cost: up to {runs} run(s) × {args.refit_epochs} epochs × {per_run:,} {noun} = {refit_work:,} {noun}"
+    if args.subset:
+        search_work = args.trials * args.max_epochs * args.subset
+        line += f", {refit_work / search_work:.2f}× the search's most ({search_work:,}: every trial run out)"
+    return line
 
 
 def search_params(

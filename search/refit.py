@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from experiments.task import Task
-from search.engine import BEST
+from search.engine import BEST, is_warm_start
 from search.grid import train_and_test
 
 REFIT_SEED = 1000  # refits train with seed + this: a fresh draw, not a replay of the search trial
@@ -37,14 +37,15 @@ def refit_winners(
     from search.tracking import MlflowSearchTracker
 
     ranked = [r for r in rows if r[BEST] is not None]
-    warm = [r for r in ranked if any(all(r["params"].get(k) == v for k, v in p.items()) for p in warm_points)]
+    warm = [r for r in ranked if is_warm_start(r, list(warm_points))]
     refit_already = {r["search_trial"] for r in done}
     best = [r for r in ranked[: args.refit] if r["trial_id"] not in refit_already]
     scored = best + [r for r in warm if r not in best and r["trial_id"] not in refit_already]
     if not scored:
         return sorted(done, key=lambda r: -r["val_accuracy"]), True
     configs = [{**r["params"], "epochs": args.refit_epochs, "seed": args.seed + REFIT_SEED} for r in scored]
-    data = task.load_data(args.data_dir, None, 0) if args.subset else search_data  # the full training split
+    refit_subset = args.refit_subset or None  # None: the whole training split
+    data = search_data if refit_subset == args.subset else task.load_data(args.data_dir, refit_subset, 0)
     tracker = MlflowSearchTracker(tracking_uri, args.experiment, name, search_params={},
                                   trial_params=task.fixed_params(data), max_epochs=args.refit_epochs, phase="refit")
     extra = f" and {len(scored) - len(best)} warm start(s)" if len(scored) > len(best) else ""

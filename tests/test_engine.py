@@ -103,6 +103,8 @@ def test_a_task_outside_the_registry_searches_ranks_and_tracks(synthetic_search)
     assert refit["epochs"] == 4 and 0 <= refit["test_accuracy"] <= 1
     assert refit_of[first["trial_id"]]["warm_start"] and refit_of[second["trial_id"]]["warm_start"]
     assert refit["warm_start"] == (rows[0] in (first, second))
+    assert [r["warm_start"] for r in rows] == [r in (first, second) for r in rows], "rows mark the warm starts"
+    assert "refit cost: up to 3 run(s) × 4 epochs on the whole training split" in done.stdout
     assert [r["val_accuracy"] for r in summary["refit"]] == sorted((r["val_accuracy"] for r in summary["refit"]),
                                                                    reverse=True)
     assert summary["command"].startswith(f"python -m search --task {TASK_KEY} ")
@@ -145,6 +147,13 @@ def test_summarize_evaluate_and_predict_a_task_outside_the_registry(synthetic_se
     report = (folder / "report.md").read_text()
     assert report.startswith(f"# {task.title}") and "| hidden | lr |" in report and "ex/s" in report
     assert "Parameter importance" in report and "winner's curse" in report and "syn_optuna_slice.png" in report
+    opening = report.split("## Who found these models")[1].split("## Models")[0]  # said before the table
+    winner = (f"sampled by search `syn` (trial `{refit['search_trial']}`)" if not refit["warm_start"] else
+              "(a warm start of search `syn`)")
+    assert f"- Shipped (best by validation): `{best['name']}` — " in opening
+    assert (winner in opening) == (best["name"] == "search_syn")
+    assert "hand-written: the preset `blob_wide`" not in opening  # a one-config run is listed by name only
+    assert "`blob_wide`" in opening
     produced = report.split("## How these numbers were produced")[1]  # every number traces to a listed run
     assert "\n- search `syn`: `python -m search " in produced and "\n- `search_syn`: `" in produced
 
@@ -288,6 +297,21 @@ def test_random_search_evaluates_the_warm_start_first_and_skips_the_refit_when_a
 
 
 
+
+@pytest.mark.ray
+def test_a_smoke_search_keeps_its_refit_small_and_says_what_it_costs(tmp_path, env):
+    """`--refit-subset` equal to `--subset`: the refit trains on the search's examples, as the start line says."""
+    dry = subprocess.run(search_cmd(tmp_path, "--trials", "3", "--max-epochs", "1", "--subset", "60", "--dry-run"),
+                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert dry.returncode == 0 and "refit cost: up to 1 run(s) × 1 epochs on the whole training split" in dry.stdout
+    done = subprocess.run(search_cmd(tmp_path, "--trials", "2", "--max-epochs", "1", "--subset", "60",
+                                     "--refit-subset", "60", "--name", "small"),
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "refit cost: up to 1 run(s) × 1 epochs × 60 examples = 60 examples, 0.50× the search's most" in done.stdout
+    summary = json.loads((tmp_path / "ray_results" / "small" / "search_summary.json").read_text())
+    assert [r["train_size"] for r in summary["refit"]] == [60]
+
 def test_a_finished_search_resumed_with_a_larger_refit_refits_only_the_next_best(tmp_path, env):
     """--refit 0, then 1, then 2 on the same finished search: each resume trains only the configurations not
     refit yet (the earlier refits kept as they are), as MLflow children of the same parent; fewer changes nothing."""
@@ -337,6 +361,7 @@ def test_a_refit_stopped_midway_is_finished_before_it_grows(tmp_path, env):
     ("extra", "message"),
     [
         (["--refit", "-1"], "--refit must be 0 (no refit) or more"),
+        (["--refit-subset", "-5"], "--refit-subset must be 0 (the whole training split) or more"),
         (["--dry-run", "--dry-run-samples", "-1"], "--dry-run-samples must be 0 or more"),
         (["--report-every", "0"], "--report-every must be a fraction of an epoch"),
         (["--report-every", "1.5"], "--report-every must be a fraction of an epoch"),
