@@ -14,17 +14,25 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from experiments.errors import USER_ERRORS, UsageError
+from experiments.errors import USER_ERRORS, UsageError, input_error
 
 __all__ = ["UsageError", "run_cli", "with_overrides", "machine_info", "command_line"]
 
 
-def run_cli(main: Callable[[], int | None]) -> None:
-    """Run `main`; user errors print `error: ...` and exit 2, Ctrl-C exits 130 without a traceback."""
+def run_cli(main: Callable[[], int | None], *library_errors: Callable[[BaseException], str | None]) -> None:
+    """Run `main`, every command line's one boundary: user errors print `error: ...` and exit 2, and so does a
+    library's exception that `input_error` or one of `library_errors` (e.g. `search.errors.library_error` for
+    MLflow and Optuna) says bad input raised; Ctrl-C exits 130. Anything else keeps its traceback: a bug."""
     try:
         code = main()
     except USER_ERRORS as error:
         print(f"error: {error}", file=sys.stderr)
+        sys.exit(2)
+    except Exception as error:
+        line = next(filter(None, (says(error) for says in (input_error, *library_errors))), None)
+        if line is None:
+            raise
+        print(f"error: {line}", file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -60,7 +60,11 @@ class BaseConfig:
 
     @classmethod
     def from_json(cls: type[C], path: str | Path) -> C:
-        return cls.from_dict(read_config_json(path))
+        values = read_config_json(path)
+        try:
+            return cls.from_dict(values)
+        except ConfigError as error:  # the line names the file the user gave
+            raise ConfigError(f"{path}: {error}") from None
 
 
 def read_config_json(path: str | Path) -> dict[str, Any]:

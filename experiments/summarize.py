@@ -61,6 +61,14 @@ class Candidate:
         return [read_config(member) for member in self.members] or [self.config]
 
 
+def read_json(path: Path) -> Any:
+    """A record the runs, searches or exports wrote; a damaged one is a UsageError that names it."""
+    try:
+        return json.loads(path.read_text())
+    except ValueError as error:  # not JSON, or not text at all
+        raise UsageError(f"{path} is not valid JSON ({error}): restore it or remove its folder") from None
+
+
 def read_config(folder: Path) -> dict[str, Any]:
     """A checkpoint's experiment_config.json, without the task key it records."""
     return {k: v for k, v in json.loads((folder / "experiment_config.json").read_text()).items() if k != "task"}
@@ -86,7 +94,7 @@ def _throughput(history: list[dict[str, Any]]) -> float | None:
 def candidates_from_runs(runs_dir: Path, task: Task) -> list[Candidate]:
     candidates = []
     for path in sorted(runs_dir.glob("*/run.json")):
-        run = json.loads(path.read_text())
+        run = read_json(path)
         candidates.append(Candidate(
             task=task.key, family=task.family(run["config"]), name=run["config"]["config_name"], config=run["config"],
             source="one-config run" + (f" on {run['machine']['gpu']}" if run.get("machine", {}).get("gpu") else ""),
@@ -104,7 +112,7 @@ def candidates_from_exports(folder: Path, task: Task, known: set[str]) -> list[C
     a report regenerated elsewhere still compares against them, with the numbers they were exported with."""
     candidates = []
     for path in sorted(folder.glob("*/metrics.json")) if folder.is_dir() else []:
-        recorded = json.loads(path.read_text())
+        recorded = read_json(path)
         config_file = path.parent / "experiment_config.json"
         if recorded.get("name") in known or not config_file.is_file():
             continue
@@ -134,10 +142,10 @@ def load_searches(ray_results: Path, task_name: str, export_folder: Path | None 
     found: dict[str, dict[str, Any]] = {}
     kept = sorted((export_folder / SEARCHES_KEPT).glob("*.json")) if export_folder is not None else []
     for path in [*kept, *sorted(ray_results.glob("*/search_summary.json"))]:  # this machine's own win
-        summary = json.loads(path.read_text())
+        summary = read_json(path)
         settings = path.with_name("search_args.json")  # its budget (equal budgets are compared) and fidelity
         if settings.is_file():
-            summary["settings"] = json.loads(settings.read_text())
+            summary["settings"] = read_json(settings)
         if summary.get("workload") == task_name and summary.get("best_checkpoint") and summary.get("finished", True):
             found[summary["search"]] = summary
     return list(found.values())
@@ -149,7 +157,7 @@ def load_ablations(ray_results: Path, task_name: str, export_folder: Path) -> li
     found: dict[str, dict[str, Any]] = {}
     for path in [*sorted((export_folder / ABLATIONS_KEPT).glob("*.json")),
                  *sorted(ray_results.glob("*/ablation_summary.json"))]:
-        summary = json.loads(path.read_text())
+        summary = read_json(path)
         if summary.get("workload") == task_name and summary.get("finished") and summary.get("cells"):
             found[summary["search"]] = summary
     runs_of = {name: {r["trial_id"] for r in summary["rows"]} for name, summary in found.items()}
@@ -316,7 +324,7 @@ def export_candidate(entry: Candidate, target: Path, with_weights: bool) -> None
 
 def read_best(folder: Path) -> dict[str, Any] | None:
     path = folder / "best.json"
-    return json.loads(path.read_text()) if path.is_file() else None
+    return read_json(path) if path.is_file() else None
 
 
 def rank(entries: list[Candidate], validation: str) -> list[Candidate]:
@@ -379,6 +387,8 @@ def build_parser(prog: str = "python -m experiments.summarize") -> argparse.Argu
 def parse_args(argv: list[str] | None = None, parser: argparse.ArgumentParser | None = None) -> argparse.Namespace:
     parser = parser or build_parser()
     args = parser.parse_args(argv)
+    for key in args.tasks:  # an unknown task is refused before anything (a store, an export) is opened
+        get_task(key)
     args.prog = parser.prog.removeprefix("python -m ")  # the command the report says produced it
     args.data_dirs = {key: getattr(args, f"{key}_data_dir") for key in TASKS if getattr(args, f"{key}_data_dir")}
     for item in args.data_dir:

@@ -8,6 +8,7 @@ import sys
 from experiments.cli import UsageError, run_cli
 from experiments.tasks import TASKS, get_task
 from search import engine
+from search.errors import library_error
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -20,4 +21,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    run_cli(main)
+    run_cli(main, library_error)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from experiments.cli import run_cli
 from experiments.tasks import get_task
 from search import engine
+from search.errors import library_error
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -12,4 +13,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    run_cli(main)
+    run_cli(main, library_error)

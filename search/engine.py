@@ -33,6 +33,7 @@ from experiments.space import SearchSpace
 from experiments.task import Task, TrialFn
 from experiments.tasks import TASKS
 from experiments.units import as_epoch, report_grid
+from search.errors import check_store
 
 METRIC, MODE = "val_accuracy", "max"
 BEST = f"best_{METRIC}"
@@ -234,6 +235,8 @@ def check_args(args: argparse.Namespace) -> None:
             socket.create_connection((host or "127.0.0.1", int(port)), timeout=3).close()
         except (OSError, ValueError):
             raise UsageError(f"cannot reach the Ray cluster at {args.address}") from None
+    if args.tracking_uri is not None:
+        check_store(args.tracking_uri)
 
 
 class StagingRaceFilter(logging.Filter):

@@ -10,6 +10,7 @@ from __future__ import annotations
 from experiments import summarize
 from experiments.cli import run_cli
 from experiments.tasks import get_task
+from search.errors import check_store, library_error
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -21,7 +22,7 @@ def main(argv: list[str] | None = None) -> int:
     args = summarize.parse_args(argv, parser)
     client = None
     if not args.no_register:
-        from search.tracking import check_store, default_tracking_uri, open_store
+        from search.tracking import default_tracking_uri, open_store
 
         args.tracking_uri = args.tracking_uri or default_tracking_uri()
         check_store(args.tracking_uri)
@@ -45,4 +46,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    run_cli(main)
+    run_cli(main, library_error)

@@ -12,7 +12,6 @@ import contextlib
 import json
 import logging
 import os
-import socket
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -57,29 +56,24 @@ def open_store(tracking_uri: str):
     """An MlflowClient whose store exists and is migrated (under `first_use_lock` for sqlite)."""
     from mlflow import MlflowClient
 
-    quiet_mlflow()
-    if not tracking_uri.startswith("sqlite:///"):
-        return MlflowClient(tracking_uri=tracking_uri)
-    with first_use_lock(Path(tracking_uri.removeprefix("sqlite:///"))):
-        client = MlflowClient(tracking_uri=tracking_uri)  # may open the store, and with it migrate the schema
-        client.search_experiments(max_results=1)  # if it did not, the first call does
-    return client
-
-
-def check_store(tracking_uri: str) -> None:
-    """Refuse at once, in one line, a tracking server that does not answer (MLflow itself retries for minutes)."""
-    from urllib.parse import urlparse
-
     from experiments.errors import UsageError
+    from search.errors import library_error
 
-    url = urlparse(tracking_uri)
-    if url.scheme in ("http", "https"):
-        try:
-            socket.create_connection((url.hostname, url.port or (443 if url.scheme == "https" else 80)), 3).close()
-        except (OSError, ValueError):
-            raise UsageError(f"cannot reach the MLflow tracking server at {tracking_uri}") from None
-    elif url.scheme == "sqlite" and not Path(tracking_uri.removeprefix("sqlite:///")).is_absolute():
-        raise UsageError(f"--tracking-uri {tracking_uri}: a sqlite store needs an absolute path (sqlite:////abs/...)")
+    quiet_mlflow()
+    try:
+        if not tracking_uri.startswith("sqlite:///"):
+            return MlflowClient(tracking_uri=tracking_uri)
+        with first_use_lock(Path(tracking_uri.removeprefix("sqlite:///"))):
+            client = MlflowClient(tracking_uri=tracking_uri)  # may open the store, and with it migrate the schema
+            client.search_experiments(max_results=1)  # if it did not, the first call does
+    except ImportError as error:  # postgresql://, mysql://… without their database driver installed
+        raise UsageError(f"--tracking-uri {tracking_uri}: {error} (install the database's Python driver)") from None
+    except Exception as error:  # a store MLflow cannot open or read: one line that names it
+        line = library_error(error)
+        if line is None:
+            raise
+        raise UsageError(f"--tracking-uri {tracking_uri}: {line}") from None
+    return client
 
 
 def ensure_experiment(client, tracking_uri: str, name: str) -> str:

@@ -39,6 +39,7 @@ from typing import Any
 
 import numpy as np
 
+from experiments.cli import run_cli
 from experiments.errors import UsageError
 
 RUNS_DIR = Path("outputs/benchmarks/imdb_fidelity")
@@ -348,4 +349,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_cli(main)

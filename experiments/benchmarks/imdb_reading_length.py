@@ -17,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
+from experiments.cli import run_cli
+
 
 def main(argv: list[str] | None = None) -> int:
     import torch
@@ -25,6 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     from data_pipes.common import load_splits
     from experiments.errors import CheckpointError
     from experiments.imdb_trial import evaluate_split, load_checkpoint
+    from experiments.tasks import require_task
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("exports", nargs="+", type=Path, help="exported IMDB model folders")
@@ -36,6 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     for length in (*args.max_len, args.long):
         if not 1 <= length <= imdb.STORED_LEN:
             parser.error(f"--max-len and --long must be in [1, {imdb.STORED_LEN}], got {length}")
+    require_task(args.exports, "imdb")
 
     data = imdb.load(args.data_dir)
     frames, _ = load_splits(data.data_dir, imdb.HUB_NAME, ("test",))
@@ -67,4 +71,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    run_cli(main)

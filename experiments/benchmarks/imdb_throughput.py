@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from data_pipes import imdb as imdb_data
+from experiments.cli import UsageError, run_cli
 from experiments.imdb_config import IMDB_PRESETS
 from experiments.imdb_trial import train_imdb
 
@@ -52,6 +53,10 @@ def main() -> None:
     parser.add_argument("--reviews", type=int, default=2560, help="training reviews timed (one epoch)")
     parser.add_argument("--config", default="gru2_maxmean")
     args = parser.parse_args()
+    if args.config not in IMDB_PRESETS:
+        raise UsageError(f"--config {args.config!r} is not a preset; presets: {', '.join(IMDB_PRESETS)}")
+    if args.reviews < 1:
+        raise UsageError(f"--reviews must be at least 1, got {args.reviews}")
 
     with tempfile.TemporaryDirectory() as cold_cache:
         os.environ["TUNELAB_CACHE"], saved = cold_cache, os.environ.get("TUNELAB_CACHE")
@@ -74,4 +79,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

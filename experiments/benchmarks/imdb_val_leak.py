@@ -26,6 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
+from experiments.cli import run_cli
+
 NAME = re.compile(r"\b[A-Z][a-z]{3,}\b")
 
 
@@ -49,9 +51,9 @@ def correct(task, folder: Path, texts: list[str], labels: np.ndarray) -> np.ndar
 def main(argv: list[str] | None = None) -> int:
     from data_pipes.common import load_splits
     from data_pipes.imdb import HUB_NAME, validation_split
-    from experiments.errors import CheckpointError
+    from experiments.errors import CheckpointError, UsageError
     from experiments.summarize import recorded_validation
-    from experiments.tasks import get_task
+    from experiments.tasks import get_task, require_task
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("exports", nargs="+", type=Path, help="exported IMDB model folders")
@@ -59,6 +61,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--test-sample", type=int, default=5000, help="test reviews in the control")
     parser.add_argument("--rare", type=int, default=30, help="a name used by at most this many reviews is rare")
     args = parser.parse_args(argv)
+    if args.test_sample < 1 or args.rare < 1:
+        raise UsageError(f"--test-sample and --rare must be at least 1, got {args.test_sample} and {args.rare}")
+    require_task(args.exports, "imdb")
 
     frames, _ = load_splits(args.data_dir, HUB_NAME, ("train", "test"))
     texts, labels = frames["train"]["text"].tolist(), frames["train"]["label"].to_numpy()
@@ -82,6 +87,8 @@ def main(argv: list[str] | None = None) -> int:
 
     test_texts, test_labels = frames["test"]["text"].tolist(), frames["test"]["label"].to_numpy()
     test_names = rare_names(test_texts, args.rare)
+    if args.test_sample > len(test_texts):
+        raise UsageError(f"--test-sample {args.test_sample}: the test split has {len(test_texts):,} reviews")
     test_idx = np.sort(np.random.default_rng(0).choice(len(test_texts), args.test_sample, replace=False))
     named = named_neighbour(test_names, test_idx, np.ones(len(test_texts), dtype=bool))
     print(f"control: {len(test_idx):,} test reviews, {named.sum():,} ({named.mean():.1%}) with an adjacent test review "
@@ -111,4 +118,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    run_cli(main)

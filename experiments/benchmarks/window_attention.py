@@ -19,6 +19,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
+from experiments.cli import UsageError, run_cli
 from models.window_attention import ShiftedWindowAttention
 
 
@@ -94,6 +95,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--batch", type=int, default=32)
     args = parser.parse_args()
+    for flag in ("threads", "repeats", "batch"):
+        if getattr(args, flag) < 1:
+            raise UsageError(f"--{flag} must be at least 1, got {getattr(args, flag)}")
     torch.set_num_threads(args.threads)
 
     b, h, w, c, window, heads = args.batch, 56, 56, 96, 7, 3
@@ -126,4 +130,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

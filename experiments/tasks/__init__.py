@@ -54,3 +54,11 @@ def task_of_checkpoint(folder: Path) -> Task:
         return get_task(key)
     except UsageError as error:
         raise CheckpointError(f"{folder}: {error}") from None
+
+
+def require_task(folders: list[Path], key: str) -> None:
+    """Refuse, before any data is loaded, a folder that is not a checkpoint of task `key`."""
+    for folder in folders:
+        found = task_of_checkpoint(folder).key
+        if found != key:
+            raise CheckpointError(f"{folder} is a checkpoint of task {found}, not {key}")

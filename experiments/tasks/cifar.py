@@ -128,17 +128,33 @@ def input_probabilities(folder: Path, files: Sequence[str | bytes]):
     """Image files, or encoded images (PNG/JPEG bytes: what the MLflow model is served) -> [n, 10]."""
     import numpy as np
     import torch
-    from PIL import Image
 
     from experiments.vision_trial import load_checkpoint, split_logits
 
-    model, config = load_checkpoint(folder)
     missing = [f for f in files if isinstance(f, str) and not Path(f).is_file()]
     if missing:
         raise UsageError(f"image file(s) not found: {', '.join(missing)}")
-    opened = [Image.open(io.BytesIO(f) if isinstance(f, bytes) else f) for f in files]  # paths or encoded bytes
-    images = np.stack([np.asarray(image.convert("RGB").resize((32, 32), Image.BILINEAR)) for image in opened])
+    images = np.stack([read_image(f) for f in files])  # every input is read before the model is loaded
+    model, config = load_checkpoint(folder)
     return split_logits(model, images, torch.device("cpu"), config.image_size).softmax(-1).numpy()
+
+
+def read_image(file: str | bytes):
+    """One image file (or encoded bytes) as 32×32 RGB pixels; a file that is no image is a UsageError."""
+    import numpy as np
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        image = Image.open(io.BytesIO(file) if isinstance(file, bytes) else file)
+        return np.asarray(image.convert("RGB").resize((32, 32), Image.BILINEAR))
+    except UnidentifiedImageError:
+        raise UsageError(f"{name_of(file)} is not an image (PIL knows no format that reads it)") from None
+    except (OSError, SyntaxError, ValueError) as error:  # a known format, damaged (truncated, bad header)
+        raise UsageError(f"{name_of(file)} is a damaged image: {error}") from None
+
+
+def name_of(file: str | bytes) -> str:
+    return file if isinstance(file, str) else f"an encoded image ({len(file):,} bytes)"
 
 
 def predict(folder: Path, files: Sequence[str | bytes]) -> list[tuple[str, float]]:

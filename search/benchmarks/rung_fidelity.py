@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from experiments.cli import UsageError, run_cli
+
 
 def trial_histories(search: Path) -> list[list[dict]]:
     """Every trial's reports, in order, from Tune's own result files."""
@@ -49,10 +51,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--storage-path", type=Path, default=Path("ray_results"))
     parser.add_argument("--chance", type=float, default=0.56, help="a score at most this counts as chance")
     args = parser.parse_args(argv)
+    if not 0 <= args.chance <= 1:
+        raise UsageError(f"--chance is a validation accuracy in [0, 1], got {args.chance:g}")
     folder = args.storage_path / args.search
     histories = trial_histories(folder)
     if not histories:
-        parser.exit(2, f"error: no trial results under {folder}\n")
+        raise UsageError(f"no trial results under {folder}")
     print(f"{args.search}: {len(histories)} trials")
     print(f"{'epoch':>7} {'reached':>8} {'at chance':>10} {'went on':>8} {'spearman vs best':>17}")
     for row in rung_table(histories, args.chance):
@@ -62,4 +66,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    run_cli(main)

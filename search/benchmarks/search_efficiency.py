@@ -22,6 +22,7 @@ from experiments.cli import UsageError, command_line, machine_info, run_cli
 from experiments.tasks import get_task
 from experiments.uncertainty import standard_error
 from search import engine
+from search.errors import library_error
 
 TASK = get_task("imdb")
 
@@ -135,6 +136,9 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=Path("outputs/benchmarks"))
     parser.add_argument("--resume", action="store_true", help="reuse finished searches under --out, resume the rest")
     args = parser.parse_args()
+    for flag in ("subset", "trials", "max_epochs"):
+        if getattr(args, flag) < 1:
+            raise UsageError(f"--{flag.replace('_', '-')} must be at least 1, got {getattr(args, flag)}")
     for strategy in args.strategies:
         if strategy.count("+") != 1 or strategy.split("+")[0] not in ("optuna", "random") \
                 or strategy.split("+")[1] not in ("asha", "fifo"):
@@ -151,8 +155,8 @@ def main() -> int:
         if conflicts:
             key, was, wanted = conflicts[0]
             raise UsageError(f"{path} ran with {key}={was}, not {wanted}: use another --out")
-    args.out.mkdir(parents=True, exist_ok=True)
     data = TASK.load_data(args.data_dir, args.subset, 0)
+    args.out.mkdir(parents=True, exist_ok=True)
     runs = [run_strategy(s, seed, args, data) for seed in args.seeds for s in args.strategies]
 
     budget = min(r["trial_epochs"] for r in runs)  # equal compute: the smallest spend among all runs
@@ -210,4 +214,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    run_cli(main)
+    run_cli(main, library_error)

@@ -16,9 +16,11 @@ from pathlib import Path
 
 import torch
 
+from experiments.cli import UsageError, run_cli
 from experiments.space import SearchSpace
 from experiments.tasks import get_task
 from search import engine
+from search.errors import library_error
 
 
 def main() -> None:
@@ -30,6 +32,10 @@ def main() -> None:
     args = parser.parse_args()
 
     task = get_task("imdb")
+    if args.config not in task.presets():
+        raise UsageError(f"--config {args.config!r} is not a preset; presets: {', '.join(task.presets())}")
+    if args.subset < 1 or args.epochs < 1:
+        raise UsageError(f"--subset and --epochs must be at least 1, got {args.subset} and {args.epochs}")
     config = dataclasses.replace(task.presets()[args.config], epochs=args.epochs).to_dict()
     data = task.load_data(args.data_dir, args.subset, 0)
     threads = torch.get_num_threads()
@@ -64,4 +70,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main, library_error)
