@@ -26,7 +26,7 @@ cloudpickle.register_pickle_by_value(sys.modules[__name__])  # Ray workers need 
 
 RMSE = Metric(name="val_rmse", mode="min", test_key="rmse", label="RMSE", short="RMSE", unit="RMSE")
 SIZES = {"train": 400, "val": 150, "test": 300}
-WEIGHTS = "model.npz"
+WEIGHTS = "model.safetensors"  # the name the summarizer exports and the registry hashes
 
 
 @dataclass
@@ -88,20 +88,21 @@ def build_model(config: CurveConfig):
 
 
 def save_checkpoint(model, config: CurveConfig, folder: Path) -> None:
+    from safetensors.torch import save_file
+
     folder.mkdir(parents=True, exist_ok=True)
-    np.savez(folder / WEIGHTS, **{k: v.detach().cpu().numpy() for k, v in model.state_dict().items()})
+    save_file({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}, folder / WEIGHTS)
     config.to_json(folder / "experiment_config.json")
 
 
 def load_checkpoint(folder: Path):
-    import torch
+    from safetensors.torch import load_file
 
     if not (folder / WEIGHTS).is_file():
         raise CheckpointError(f"{folder} is not a synthetic-regression checkpoint: missing {WEIGHTS}")
     config = CurveConfig.from_json(folder / "experiment_config.json")
     model = build_model(config)
-    with np.load(folder / WEIGHTS) as weights:
-        model.load_state_dict({k: torch.from_numpy(weights[k]) for k in weights.files})
+    model.load_state_dict(load_file(folder / WEIGHTS))
     return model.eval(), config
 
 

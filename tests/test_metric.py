@@ -146,7 +146,7 @@ def test_summarize_evaluate_predict_and_register_pick_the_lowest_rmse(regression
     refit = json.loads((workdir / "ray_results" / "reg" / "search_summary.json").read_text())["refit"][0]
     assert best["name"] == "search_reg" and best["val_rmse"] == pytest.approx(refit["val_rmse"])
     assert refit["val_rmse"] < poor["val_rmse"], "the search's refit is the lower RMSE, the poor run the higher"
-    assert "champion" in capsys.readouterr().out
+    assert "alias @champion -> version 2" in capsys.readouterr().out
 
     folder = tmp_path / "out" / "synthetic-curve"
     report = (folder / "report.md").read_text()
@@ -165,8 +165,10 @@ def test_summarize_evaluate_predict_and_register_pick_the_lowest_rmse(regression
         (pytest.approx(y, rel=1e-3, abs=1e-4), x) for y, x in zip(expected, ["-1.5", "2.0"], strict=True)]
 
     client = mlflow_client(Path(uri.removeprefix("sqlite:///")))
-    champion = client.get_model_version_by_alias("tunelab-synreg", "champion")
-    assert champion.tags["tunelab.export"] == "search_reg" and champion.version == "2"
+    versions = client.search_model_versions("name = 'tunelab-synreg'")
+    exports = {str(v.version): v.tags["tunelab.export"] for v in versions}
+    assert exports == {"1": "curve_tiny", "2": "search_reg"}  # the lower RMSE took the alias from the higher
+    assert str(client.get_model_version_by_alias("tunelab-synreg", "champion").version) == "2"
     mlflow.set_tracking_uri(uri)
     import pandas as pd
 
