@@ -33,8 +33,8 @@ class Metric:
     name: str  # what each evaluation reports on the validation split, e.g. "val_rmse"
     mode: str  # "max": higher is better; "min": lower is better
     test_key: str  # the same score in `Task.evaluate_checkpoint`'s result on the test split, e.g. "rmse"
-    label: str  # in sentences: "validation accuracy", "test RMSE"
-    short: str  # in table headers: "val acc", "test RMSE"
+    label: str  # in sentences, after "validation" / "test": "accuracy", "RMSE"
+    short: str  # in table headers, after "val" / "test": "acc", "RMSE"
     proportion: bool = False  # a share of examples (accuracy): shown in %, with binomial standard errors
     unit: str = ""  # after a value that is not a proportion, e.g. "RMSE"
 
