@@ -4,8 +4,12 @@ A refit trains the search's best configurations (and its warm starts) again at f
 model. Averaging the probabilities of several such models is the cheapest accuracy there is once they exist
 (`python -m experiments.benchmarks.ensembles` measures it on a task's exported models). Which refits join is
 decided on the validation split only, by greedy forward selection (Caruana et al., ICML 2004): start from the
-refit winner, add the member that raises validation accuracy most (ties: lower loss), stop when none raises it.
-The test split scores the chosen ensemble once, like any export.
+refit winner, add the member that improves the task's metric on validation most (ties: lower loss), stop when
+none improves it. The test split scores the chosen ensemble once, like any export.
+
+Only a task that declares class probabilities (`Task.labels`, `split_probabilities`, `input_probabilities`) and
+is selected on a score they give (accuracy or loss) has ensembles; for any other (a regression) the summarizer
+exports single models only.
 
 An ensemble folder holds `ensemble.json` (its members, in order), one complete checkpoint folder per member
 (`member_1/`, …) and, at the top, the first member's `experiment_config.json` (which names the task).
@@ -23,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from experiments.errors import CheckpointError
-from experiments.task import Task
+from experiments.task import ACCURACY, Metric, Task
 
 ENSEMBLE_FILE = "ensemble.json"
 CONFIG_FILE = "experiment_config.json"
@@ -33,8 +37,12 @@ def is_ensemble(folder: Path) -> bool:
     return (Path(folder) / ENSEMBLE_FILE).is_file()
 
 
+SCORES = ("accuracy", "loss")  # what `scores` computes from probabilities: the metrics an ensemble is chosen on
+
+
 def supports_ensembles(task: Task) -> bool:
-    return bool(task.labels) and task.split_probabilities is not None and task.input_probabilities is not None
+    return (bool(task.labels) and task.split_probabilities is not None and task.input_probabilities is not None
+            and task.metric.test_key in SCORES)
 
 
 def member_folders(folder: Path) -> list[Path]:
@@ -59,12 +67,12 @@ def scores(probabilities: np.ndarray, labels: np.ndarray) -> dict[str, float]:
             "loss": float(-np.log(np.clip(picked, 1e-12, 1.0)).mean())}
 
 
-def select_members(probabilities: Sequence[np.ndarray], labels: np.ndarray) -> list[int]:
-    """Greedy forward selection on validation, without replacement, from the first model (the refit winner):
-    indices of the members, in the order they joined."""
+def select_members(probabilities: Sequence[np.ndarray], labels: np.ndarray, metric: Metric = ACCURACY) -> list[int]:
+    """Greedy forward selection on validation by `metric` (one of SCORES), without replacement, from the first
+    model (the refit winner): indices of the members, in the order they joined."""
     def score(chosen: list[int]) -> tuple[float, float]:
         result = scores(np.mean([probabilities[i] for i in chosen], axis=0), labels)
-        return result["accuracy"], -result["loss"]
+        return metric.oriented(result[metric.test_key]), -result["loss"]
 
     chosen = [0]
     best = score(chosen)
@@ -115,8 +123,9 @@ def stored_params(member: Path) -> int | None:
     return total
 
 
-def predict(task: Task, folder: Path, inputs: Sequence[Any]) -> list[tuple[str, float]]:
-    """(label, probability) per raw input, from one checkpoint or an ensemble folder."""
+def predict(task: Task, folder: Path, inputs: Sequence[Any]) -> list[tuple[str, float]] | list[float]:
+    """What the task predicts per raw input — (label, probability) for a classifier, a value for a regression —
+    from one checkpoint or an ensemble folder."""
     if not is_ensemble(folder):
         return task.predict(folder, inputs)
     if not supports_ensembles(task):
@@ -124,6 +133,14 @@ def predict(task: Task, folder: Path, inputs: Sequence[Any]) -> list[tuple[str, 
     probabilities = np.mean([task.input_probabilities(m, inputs) for m in member_folders(folder)], axis=0)
     return [(task.labels[int(i)], float(row[i])) for row, i in zip(probabilities, probabilities.argmax(-1),
                                                                      strict=True)]
+
+
+def prediction_record(prediction: tuple[str, float] | float) -> dict[str, Any]:
+    """One prediction as a row: {label, probability} for a classifier's, {prediction} for a regression's."""
+    if isinstance(prediction, tuple):
+        label, probability = prediction
+        return {"label": label, "probability": probability}
+    return {"prediction": float(prediction)}
 
 
 def export_name(search: str) -> str:
@@ -147,7 +164,7 @@ def same_path(a: Path | str, b: Path | str) -> bool:
     return Path(a).resolve() == Path(b).resolve()
 
 
-def write_members(members: Sequence[Path], staging: Path, skip: set[str]) -> None:
+def write_members(members: Sequence[Path], staging: Path, skip: set[str], selected_on: str = "accuracy") -> None:
     """Copy each member checkpoint (files only, none named in `skip`) into `staging/member_<i>/`, the first
     member's config to the top, and `ensemble.json` naming them (with where each came from)."""
     sources, names = member_sources(members), []
@@ -161,5 +178,5 @@ def write_members(members: Sequence[Path], staging: Path, skip: set[str]) -> Non
     shutil.copy2(Path(members[0]) / CONFIG_FILE, staging / CONFIG_FILE)
     (staging / ENSEMBLE_FILE).write_text(json.dumps(
         {"members": names, "combine": "mean of the members' class probabilities",
-         "selected_on": "validation accuracy, greedy forward selection from the refit winner",
+         "selected_on": f"validation {selected_on}, greedy forward selection from the refit winner",
          "sources": sources}, indent=1) + "\n")

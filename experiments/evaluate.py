@@ -1,7 +1,8 @@
-"""Test accuracy of any exported checkpoint: `python -m experiments.evaluate PATH [--data-dir …]`.
+"""Test score of any exported checkpoint: `python -m experiments.evaluate PATH [--data-dir …]`.
 
-The task is read from the folder's own `experiment_config.json`; a task that has class names (CIFAR-10) also
-prints the confusion matrix. It reproduces the number the export recorded.
+The task is read from the folder's own `experiment_config.json`, and with it the score (`Task.metric`: test
+accuracy, test RMSE…); a task that has class names (CIFAR-10) also prints the confusion matrix. It reproduces the
+number the export recorded.
 """
 
 from __future__ import annotations
@@ -24,8 +25,8 @@ def load_test_data(task_key: str, data_dir: str | None):
 
 
 def evaluate_checkpoint(folder: str | Path, data_dir: str | None, task: Task | None = None) -> dict[str, Any]:
-    """{'task', 'test_accuracy', 'test_loss', 'params', 'confusion', 'class_names'} for a checkpoint folder or an
-    ensemble of them (experiments/ensemble.py)."""
+    """{'task', the metric's test_name ('test_accuracy', 'test_rmse'…), 'test_loss', 'params', 'confusion',
+    'class_names'} for a checkpoint folder or an ensemble of them (experiments/ensemble.py)."""
     from experiments.training import pick_device
 
     folder = Path(folder)
@@ -33,8 +34,8 @@ def evaluate_checkpoint(folder: str | Path, data_dir: str | None, task: Task | N
     result = ensemble.evaluate(task, folder, load_test_data(task.key, data_dir), pick_device())
     return {
         "task": task.key,
-        "test_accuracy": result["accuracy"],
-        "test_loss": result["loss"],
+        task.metric.test_name: result[task.metric.test_key],
+        "test_loss": result.get("loss"),
         "params": result["params"],
         "confusion": result.get("confusion"),
         "class_names": result.get("class_names"),
@@ -54,7 +55,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-dir", default=None, help="local dataset copy in the hub layout")
     args = parser.parse_args(argv)
     result = evaluate_checkpoint(args.path, args.data_dir)
-    print(f"{args.path}: task={result['task']} params={result['params']:,} test_accuracy={result['test_accuracy']:.4f}")
+    test_name = get_task(result["task"]).metric.test_name
+    print(f"{args.path}: task={result['task']} params={result['params']:,} {test_name}={result[test_name]:.4f}")
     if result["confusion"] is not None and result["class_names"]:
         print(format_confusion(result["confusion"], result["class_names"]))
     return 0

@@ -1,7 +1,8 @@
 """`report.md` + plots for one task, generated from what the runs recorded (no number is typed in by hand).
 
-The one report writer: what differs between tasks (title, targets, table columns, unit, task-specific sentences
-and plots) comes from the `Task`.
+The one report writer: what differs between tasks (title, metric and targets, table columns, unit, task-specific
+sentences and plots) comes from the `Task`. Scores are written the metric's way: accuracies in % with their
+binomial standard errors, any other metric as a number with its unit, targets with their direction (≤ 55 RMSE).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any
 from experiments import provenance
 from experiments.cli import throughput_setting
 from experiments.ensemble import export_name, member_sources, same_path
-from experiments.task import Task
+from experiments.task import ACCURACY, Metric, Task
 from experiments.uncertainty import gap_and_error, verdict, with_error
 
 
@@ -37,8 +38,9 @@ def fmt(value: Any) -> str:
 def model_table(task: Task, ranked: list) -> str:
     """One row per model; where throughputs were measured under different settings (devices, CPUs, thread
     counts), each carries the letter of its setting and a footnote says they compare only within one."""
-    header = ["", "model", "source", *[c for c, _ in task.columns], "params", "epochs", "val acc", "test acc",
-              "train time", f"{task.unit}/s"]
+    short = task.metric.short
+    header = ["", "model", "source", *[c for c, _ in task.columns], "params", "epochs", f"val {short}",
+              f"test {short}", "train time", f"{task.unit}/s"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     settings = list(dict.fromkeys(throughput_setting(e.machine) for e in ranked if e.throughput))
     letters = {setting: chr(ord("a") + i) for i, setting in enumerate(settings)} if len(settings) > 1 else {}
@@ -47,8 +49,8 @@ def model_table(task: Task, ranked: list) -> str:
         cells = ["★" if i == 0 else "", f"`{e.name}`", e.source, *[v[0] if len(set(v)) == 1 else " + ".join(v)
                                                                    for v in shown],
                  f"{e.params / 1e6:.2f} M" if e.params else "-", fmt(e.epochs),
-                 f"{e.val_accuracy:.4f}" + (" †" if e.validation != task.validation else ""),
-                 with_error(e.test_accuracy, task.test_examples), f"{e.train_seconds / 60:.1f} min",
+                 f"{e.val_score:.4f}" + (" †" if e.validation != task.validation else ""),
+                 with_error(e.test_score, task.test_examples), f"{e.train_seconds / 60:.1f} min",
                  (f"{e.throughput:.0f}" + (f" ({letters[throughput_setting(e.machine)]})" if letters else ""))
                  if e.throughput else "-"]
         lines.append("| " + " | ".join(cells) + " |")
@@ -59,35 +61,38 @@ def model_table(task: Task, ranked: list) -> str:
     if other:
         lines += ["", f"† validated on another split ({', '.join(other)}) than the data's now "
                       f"({task.validation}): that validation score is not comparable with the others, so the model "
-                      "is ranked after them and cannot be the best; its test accuracy is comparable."]
+                      f"is ranked after them and cannot be the best; its test {task.metric.label} is comparable."]
     return "\n".join(lines)
 
 
 def comparison(task: Task, ranked: list) -> list[str]:
     """A few sentences computed from the table: the winner against the targets, then the task's own."""
-    best = ranked[0]
+    best, metric = ranked[0], task.metric
     floor, aim = task.targets
+    test = (with_error(best.test_score, task.test_examples, percent=True) if metric.proportion
+            else metric.show(best.test_score))
+    short = (f"{metric.gain(aim, best.test_score) * 100:.1f} points" if metric.proportion
+             else metric.difference(metric.gain(aim, best.test_score), signed=False))
     text = [
-        f"Best by validation accuracy: `{best.name}` — val {best.val_accuracy:.2%}, test "
-        f"{with_error(best.test_accuracy, task.test_examples, percent=True)} "
-        f"({'meets' if best.test_accuracy >= floor else 'is below'} the {floor:.0%} floor, "
-        f"{'meets' if best.test_accuracy >= aim else f'{(aim - best.test_accuracy) * 100:.1f} points short of'} "
-        f"the {aim:.0%} aim)."
+        f"Best by validation {metric.label}: `{best.name}` — val {metric.show(best.val_score)}, test {test} "
+        f"({'meets' if metric.reaches(best.test_score, floor) else 'is below' if metric.mode == 'max' else 'is above'}"
+        f" the {metric.target(floor)} floor, "
+        f"{'meets' if metric.reaches(best.test_score, aim) else f'{short} short of'} the {metric.target(aim)} aim)."
     ]
     for e in ranked:
-        if e.test_accuracy_at_training is not None:
+        if e.test_score_at_training is not None:
             text.append(
                 f"`{e.name}` was trained on {e.machine.get('gpu', 'another machine')}"
-                f"{' (bf16 autocast)' if e.machine.get('gpu') else ''}, where its test accuracy "
-                f"was {e.test_accuracy_at_training:.2%}; the table gives {e.test_accuracy:.2%}, re-measured here in "
-                "float32 by the same evaluation `experiments.evaluate` runs."
+                f"{' (bf16 autocast)' if e.machine.get('gpu') else ''}, where its test {metric.label} "
+                f"was {metric.show(e.test_score_at_training)}; the table gives {metric.show(e.test_score)}, "
+                "re-measured here in float32 by the same evaluation `experiments.evaluate` runs."
             )
     return text + task.comparison(ranked)
 
 
-def plot_learning_curves(ranked: list, path: Path, columns: int = 4) -> None:
+def plot_learning_curves(ranked: list, path: Path, columns: int = 4, metric: Metric = ACCURACY) -> None:
     """One panel per trained model, in rank order: train loss (solid) and validation loss (dashed) on the left
-    axis, validation accuracy on the right. Overfitting shows as a rising validation loss while accuracy still
+    axis, the validation metric on the right. Overfitting shows as a rising validation loss while the metric still
     climbs; one panel each keeps models with the same curve (a refit shared by two searches) from hiding another."""
     import matplotlib
 
@@ -103,17 +108,17 @@ def plot_learning_curves(ranked: list, path: Path, columns: int = 4) -> None:
         if all("train_loss" in h and "val_loss" in h for h in e.history):
             ax.plot(epochs, [h["train_loss"] for h in e.history], color="C0", label="train loss")
             ax.plot(epochs, [h["val_loss"] for h in e.history], color="C0", linestyle="--", label="val loss")
-        accuracy = ax.twinx()
-        accuracy.plot(epochs, [h["val_accuracy"] for h in e.history], color="C1", marker="o", ms=3,
-                      label="val accuracy")
+        score = ax.twinx()
+        score.plot(epochs, [h[metric.name] for h in e.history], color="C1", marker="o", ms=3,
+                   label=f"val {metric.label}")
         ax.set_title(e.name, fontsize=8)
         ax.set_xlabel("epoch", fontsize=7)
         ax.set_ylabel("loss", fontsize=7, color="C0")
-        accuracy.set_ylabel("val accuracy", fontsize=7, color="C1")
-        for axis in (ax, accuracy):
+        score.set_ylabel(f"val {metric.label}", fontsize=7, color="C1")
+        for axis in (ax, score):
             axis.tick_params(labelsize=6)
         ax.grid(alpha=0.3)
-        handles = handles or [*ax.get_lines(), *accuracy.get_lines()]
+        handles = handles or [*ax.get_lines(), *score.get_lines()]
     for ax in axes.flat[len(trained):]:
         ax.axis("off")
     fig.legend(handles, [h.get_label() for h in handles], loc="upper center", ncol=3, fontsize=8)
@@ -122,9 +127,9 @@ def plot_learning_curves(ranked: list, path: Path, columns: int = 4) -> None:
     plt.close(fig)
 
 
-def plot_search(searches: list[dict[str, Any]], path: Path) -> bool:
-    """Best validation accuracy of every search trial against each searched hyperparameter."""
-    rows = [r for s in searches for r in s["rows"] if r["best_val_accuracy"] is not None]
+def plot_search(searches: list[dict[str, Any]], path: Path, metric: Metric = ACCURACY) -> bool:
+    """Best validation score of every search trial against each searched hyperparameter."""
+    rows = [r for s in searches for r in s["rows"] if r[metric.best_key] is not None]
     if not rows:
         return False
     names = sorted(n for n in set.union(*(set(r["params"]) for r in rows))
@@ -139,7 +144,7 @@ def plot_search(searches: list[dict[str, Any]], path: Path) -> bool:
     cols, rows_needed = 4, (len(names) + 3) // 4
     fig, axes = plt.subplots(rows_needed, cols, figsize=(12, 2.6 * rows_needed), squeeze=False)
     for ax, name in zip(axes.flat, names, strict=False):
-        points = [(r["params"][name], r["best_val_accuracy"]) for r in rows if name in r["params"]]
+        points = [(r["params"][name], r[metric.best_key]) for r in rows if name in r["params"]]
         xs = [p[0] for p in points]
         if all(isinstance(x, int | float) and not isinstance(x, bool) for x in xs):
             ax.scatter(xs, [p[1] for p in points], s=14)
@@ -153,7 +158,7 @@ def plot_search(searches: list[dict[str, Any]], path: Path) -> bool:
         ax.grid(alpha=0.3)
     for ax in list(axes.flat)[len(names):]:
         ax.axis("off")
-    fig.suptitle("Search trials: best validation accuracy vs each hyperparameter")
+    fig.suptitle(f"Search trials: best validation {metric.label} vs each hyperparameter")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
@@ -170,7 +175,8 @@ def split_trial_params(configs: list[dict[str, Any]]) -> tuple[list[str], dict[s
 
 
 def search_section(searches: list[dict[str, Any]], test_examples: int = 0,
-                   portable: Callable[[str], str] = str, ranked: list | None = None) -> list[str]:
+                   portable: Callable[[str], str] = str, ranked: list | None = None,
+                   metric: Metric = ACCURACY) -> list[str]:
     """One entry per search: its budget and outcome, its refit (with the winner's curse), the ensemble of its
     refits where one is among the `ranked` models, and what its Optuna study says about the hyperparameters
     (importance computed by the engine, which owns Optuna)."""
@@ -182,7 +188,7 @@ def search_section(searches: list[dict[str, Any]], test_examples: int = 0,
             f"- `{s['search']}` ({s['searcher']} + {s['scheduler']}, reports every {s.get('report_every', 1):g} "
             f"epoch): {s['trials']} trials, {s['trial_epochs']:.1f} trial-epochs in {s['wall_seconds'] / 60:.1f} min "
             f"wall{resumed} — {s['completed']} completed, {s['stopped_early']} stopped early, {s['errored']} errored; "
-            f"best val {s['best_val_accuracy']:.4f}. Command: `{portable(s.get('command', ''))}`"
+            f"best val {s[metric.best_key]:.4f}. Command: `{portable(s.get('command', ''))}`"
             + (f" (resumed with `{portable(s['resumed_with'])}`)" if s.get("resumed_with") else "")
         )
         if s.get("rows"):
@@ -191,7 +197,7 @@ def search_section(searches: list[dict[str, Any]], test_examples: int = 0,
                          + ", ".join(f"{k}={v}" for k, v in fixed.items()))
         subset, max_epochs, subset_known = search_fidelity(s)
         for r in s.get("refit") or []:
-            gap = (r["search_val_accuracy"] - r["val_accuracy"]) * 100
+            gap = metric.difference(r[f"search_{metric.name}"] - r[metric.name])
             known = subset_known and max_epochs is not None
             same = known and (subset is None or subset >= r["train_size"]) and max_epochs == r["epochs"]
             searched = (f"{subset:,} examples" if subset else "the whole split") + (
@@ -199,12 +205,12 @@ def search_section(searches: list[dict[str, Any]], test_examples: int = 0,
             lines.append(
                 f"  - refit of search trial `{r['search_trial']}` (rank {r.get('rank', '?')}"
                 + (", its warm start" if r.get("warm_start") else "")
-                + f", search val {r['search_val_accuracy']:.4f}) on "
-                f"{r['train_size']:,} examples for {r['epochs']:g} epochs, fresh seed: val {r['val_accuracy']:.4f} "
-                + (f"(winner's curse {gap:+.2f} points)" if same else
-                   f"(search val − refit val {gap:+.2f} points: not the winner's curse alone, the search trained on "
-                   f"{searched})" if known else f"(search val − refit val {gap:+.2f} points)")
-                + f", test {with_error(r['test_accuracy'], test_examples)}"
+                + f", search val {r[f'search_{metric.name}']:.4f}) on "
+                f"{r['train_size']:,} examples for {r['epochs']:g} epochs, fresh seed: val {r[metric.name]:.4f} "
+                + (f"(winner's curse {gap})" if same else
+                   f"(search val − refit val {gap}: not the winner's curse alone, the search trained on "
+                   f"{searched})" if known else f"(search val − refit val {gap})")
+                + f", test {with_error(r[metric.test_name], test_examples)}"
             )
         entry = by_name.get(export_name(s["search"]))
         if entry is not None and entry.members and s.get("refit"):
@@ -212,9 +218,9 @@ def search_section(searches: list[dict[str, Any]], test_examples: int = 0,
                       if same_path(r["checkpoint"], path)]
             lines.append(
                 f"  - ensemble `{entry.name}`: the refits of {', '.join(joined)} (members chosen on validation, "
-                f"probabilities averaged): val {entry.val_accuracy:.4f}, test "
-                f"{with_error(entry.test_accuracy, test_examples)}, "
-                f"{(entry.test_accuracy - s['refit'][0]['test_accuracy']) * 100:+.2f} points on test over the refit "
+                f"probabilities averaged): val {entry.val_score:.4f}, test "
+                f"{with_error(entry.test_score, test_examples)}, "
+                f"{metric.difference(entry.test_score - s['refit'][0][metric.test_name])} on test over the refit "
                 "winner alone"
             )
         importance = s.get("importance")
@@ -245,9 +251,9 @@ def budget_of(search: dict[str, Any], task: Task) -> str | None:
 
 def equal_budget_section(task: Task, searches: list[dict[str, Any]], ranked: list) -> list[str]:
     """Searches of different model families run with the same budget, side by side: the fair comparison of the
-    families. The verdict on their refits' test accuracies is drawn only when the gap exceeds twice its
+    families. The verdict on their refits' test scores is drawn only when the gap exceeds twice its
     standard error."""
-    by_name = {e.name: e for e in ranked}
+    by_name, metric = {e.name: e for e in ranked}, task.metric
     groups: dict[str, list[tuple[str, dict[str, Any]]]] = {}
     for s in searches:
         families = {task.family(r["params"]) for r in s["rows"]}
@@ -283,22 +289,27 @@ def equal_budget_section(task: Task, searches: list[dict[str, Any]], ranked: lis
             results.append((family, s, refit))
             lines.append(
                 f"| `{s['search']}` | {family} | {s['trials']} | {s['trial_epochs']:.1f} | "
-                f"{s['wall_seconds'] / 60:.1f} min | {s['best_val_accuracy']:.4f} | {refit['val_accuracy']:.4f} | "
-                f"{with_error(refit['test_accuracy'], task.test_examples)} | "
+                f"{s['wall_seconds'] / 60:.1f} min | {s[metric.best_key]:.4f} | {refit[metric.name]:.4f} | "
+                f"{with_error(refit[metric.test_name], task.test_examples)} | "
                 + (f"{entry.params / 1e6:.2f} M" if entry and entry.params else "-") + " | "
                 + " | ".join(fmt(value(config)) for _, value in columns) + " | "
                 + (f"{entry.throughput:.0f}" if entry and entry.throughput else "-") + " | "
                 + (", ".join(f"{k} {v:.2f}" for k, v in top) or "too few finished trials") + " |"
             )
-        results.sort(key=lambda r: -r[2]["test_accuracy"])
+        results.sort(key=lambda r: metric.sort_key(r[2][metric.test_name]))
         (first, s1, r1), (second, s2, r2) = results[0], results[1]
-        gap, error = gap_and_error(r1["test_accuracy"], r2["test_accuracy"], task.test_examples)
+        _, error = gap_and_error(r1[metric.test_name], r2[metric.test_name], task.test_examples)
+        gap = metric.gain(r1[metric.test_name], r2[metric.test_name])
         lines += ["", (
             f"At this budget {first.upper()} (`{s1['search']}`) beat {second.upper()} (`{s2['search']}`) on test by "
             f"{gap * 100:.2f} ± {error * 100:.2f} points (more than twice the standard error of the gap)."
             if verdict(gap, error) == "better" else
             f"At this budget {first.upper()} and {second.upper()} differ by {gap * 100:.2f} points on test, "
             "within twice the standard error of the gap: no measurable difference."
+            if metric.proportion else
+            f"At this budget {first.upper()} (`{s1['search']}`) scored {metric.difference(gap, signed=False)} better "
+            f"than {second.upper()} (`{s2['search']}`) on test ({metric.label} has no standard error here: no "
+            "verdict is drawn)."
         ), ""]
     return lines
 
@@ -328,10 +339,12 @@ def runs_line(ablation: dict[str, Any]) -> str:
     return line
 
 
-def ablation_section(ablation: dict[str, Any], portable: Callable[[str], str] = str) -> list[str]:
+def ablation_section(ablation: dict[str, Any], portable: Callable[[str], str] = str,
+                     metric: Metric = ACCURACY) -> list[str]:
     """Mean ± std over seeds per factor and level, the base marked, and only the conclusions the spread supports:
-    a level differs from the base when the gap in mean test accuracy exceeds twice its standard error
-    (sqrt(s_a²/n_a + s_b²/n_b)); otherwise the table says no measurable difference."""
+    a level differs from the base when the gap in mean test score exceeds twice its standard error
+    (sqrt(s_a²/n_a + s_b²/n_b)), better or worse in the metric's direction; otherwise the table says no
+    measurable difference."""
     cells = ablation["cells"]
     base = next(c for c in cells if c["base"])
     data = f"{ablation['train_size']:,} training examples" + (" (a subset)" if ablation.get("subset") else "")
@@ -340,7 +353,8 @@ def ablation_section(ablation: dict[str, Any], portable: Callable[[str], str] = 
         f"One factor at a time, {ablation['seeds']} seeds each, {ablation['epochs']} epoch(s) on {data}; "
         f"{runs_line(ablation)}. "
         f"Command: `{portable(ablation['command'])}`",
-        "", "| factor | level | seeds | val acc (mean ± std) | test acc (mean ± std) | test vs base | verdict |",
+        "", f"| factor | level | seeds | val {metric.short} (mean ± std) | test {metric.short} (mean ± std) | test vs "
+            "base | verdict |",
         "|---|---|---|---|---|---|---|",
     ]
     for c in cells:
@@ -349,8 +363,9 @@ def ablation_section(ablation: dict[str, Any], portable: Callable[[str], str] = 
         if c["base"]:
             found, shown_gap = "base", "-"
         else:
-            shown_gap = f"{gap * 100:+.2f} ± {error * 100:.2f} pts"
-            found = verdict(gap, error)
+            shown_gap = (f"{gap * 100:+.2f} ± {error * 100:.2f} pts" if metric.proportion
+                         else f"{gap:+.3g} ± {error:.3g}" + (f" {metric.unit}" if metric.unit else ""))
+            found = verdict(metric.gain(c["test_mean"], base["test_mean"]), error)
         level = "**base**" if c["base"] else fmt(c["level"])
         lines.append(f"| {'—' if c['base'] else c['factor']} | {level} | {c['seeds']} | {c['val_mean']:.4f} ± "
                      f"{c['val_std']:.4f} | {c['test_mean']:.4f} ± {c['test_std']:.4f} | {shown_gap} | {found} |")
@@ -418,10 +433,12 @@ def write_report(task: Task, ranked: list, searches: list[dict[str, Any]], folde
         return portable_command(recorded, Path.cwd(), data_dir, config if config and config.is_file() else None)
 
     plots = []
-    plot_learning_curves(ranked, folder / "learning_curves.png")
-    plots.append(("Learning curves: loss and validation accuracy", "learning_curves.png"))
+    metric = task.metric
+    plot_learning_curves(ranked, folder / "learning_curves.png", metric=metric)
+    plots.append((f"Learning curves: loss and validation {metric.label}", "learning_curves.png"))
     plots += study_plots(searches, folder)
-    if not any(s.get("plots") for s in searches) and plot_search(searches, folder / "search_hyperparameters.png"):
+    if not any(s.get("plots") for s in searches) and plot_search(searches, folder / "search_hyperparameters.png",
+                                                                 metric):
         plots.append(("Search trials against each hyperparameter", "search_hyperparameters.png"))
     plots += task.plots(ranked, folder)
     attachments = []
@@ -436,7 +453,7 @@ def write_report(task: Task, ranked: list, searches: list[dict[str, Any]], folde
     lines = [
         f"# {task.title}", "",
         f"Generated {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC by `{command}` "
-        f"(summarizer wall time {wall_seconds:.0f} s). Winners are picked by validation accuracy; the test split "
+        f"(summarizer wall time {wall_seconds:.0f} s). Winners are picked by validation {metric.label}; the test split "
         "is used once per model, for the number reported"
         + (f"; each test accuracy is given ± its binomial standard error on the {task.test_examples:,} test "
            f"{task.example_noun}s (sqrt(p(1-p)/n))." if task.test_examples else "."), "",
@@ -447,12 +464,12 @@ def write_report(task: Task, ranked: list, searches: list[dict[str, Any]], folde
     if ablations:
         lines += ["## Ablations", ""]
         for ablation in ablations:
-            lines += ablation_section(ablation, portable)
+            lines += ablation_section(ablation, portable, metric)
     equal_budget = equal_budget_section(task, searches, ranked)
     if equal_budget:
         lines += ["## Model families at equal search budget", "", *equal_budget]
     if searches:
-        lines += ["## Searches", "", *search_section(searches, task.test_examples, portable, ranked), ""]
+        lines += ["## Searches", "", *search_section(searches, task.test_examples, portable, ranked, metric), ""]
     lines += ["## Plots", ""]
     for title, name in plots:
         lines += [f"![{title}]({name})", ""]

@@ -13,9 +13,13 @@ import sys
 from pathlib import Path
 from typing import Protocol
 
+from experiments.errors import UsageError
+from experiments.task import ACCURACY, Metric
+
 
 class Reporter(Protocol):
     report_every: float  # epochs between evaluations and reports: 0.25 is every quarter epoch, 0.75 crosses epochs
+    metric: Metric  # the task's: the training loop keeps its best report by it
 
     def report(self, metrics: dict[str, float], checkpoint_dir: str) -> None:
         """Called after every evaluation with its metrics and a folder holding the checkpoint at that point."""
@@ -54,9 +58,11 @@ class LocalReporter:
 
     report_every = 1.0
 
-    def __init__(self, output_dir: str | os.PathLike, metric: str = "val_accuracy", stream=sys.stdout) -> None:
+    def __init__(self, output_dir: str | os.PathLike, metric: Metric = ACCURACY, task: str = "this task",
+                 stream=sys.stdout) -> None:
         self.output_dir = Path(output_dir)
         self.metric = metric
+        self.task = task  # named when a report lacks the metric
         self.stream = stream
         self.best: float | None = None
         self.history: list[dict[str, float]] = []
@@ -67,9 +73,11 @@ class LocalReporter:
 
     def report(self, metrics: dict[str, float], checkpoint_dir: str) -> None:
         self.history.append(dict(metrics))
+        if self.metric.name not in metrics:
+            raise UsageError(self.metric.missing(self.task, metrics))
         print(format_metrics(metrics), file=self.stream, flush=True)
-        value = metrics[self.metric]
-        if self.best is None or value > self.best:
+        value = metrics[self.metric.name]
+        if self.metric.better(value, self.best):
             self.best = value
             replace_dir_atomically(checkpoint_dir, self.best_dir)
         (self.output_dir / "history.json").write_text(json.dumps(self.history, indent=1) + "\n")
@@ -78,11 +86,11 @@ class LocalReporter:
         return None
 
 
-def save_run_record(run_dir: Path, record: dict) -> None:
+def save_run_record(run_dir: Path, record: dict, metric: Metric = ACCURACY) -> None:
     """`run.json` beside the run's best checkpoint (what the summarizer reads), and the one-line result."""
     (run_dir / "run.json").write_text(json.dumps(record, indent=1) + "\n")
     name, minutes = record["config"]["config_name"], record["wall_seconds"] / 60
     print(
-        f"{name}: val_accuracy={record['val_accuracy']:.4f} (epoch {record['best_epoch']}) "
-        f"test_accuracy={record['test_accuracy']:.4f} in {minutes:.1f} min -> {record['checkpoint']}"
+        f"{name}: {metric.name}={record[metric.name]:.4f} (epoch {record['best_epoch']}) "
+        f"{metric.test_name}={record[metric.test_name]:.4f} in {minutes:.1f} min -> {record['checkpoint']}"
     )

@@ -1,7 +1,7 @@
 """Train one configuration of any task alone (no Ray): `python -m experiments.imdb|cifar --config NAME|path.json`.
 
 Keeps the best-validation checkpoint in `<output-dir>/<config_name>/best/`, then evaluates it once on the
-test split and writes `run.json` (config, history, val/test accuracy, time, machine, command) — the same flags
+test split and writes `run.json` (config, history, val/test score, time, machine, command) — the same flags
 and the same steps for every task.
 """
 
@@ -46,15 +46,16 @@ def main(task: Task, argv: list[str] | None = None, module: str | None = None) -
     from experiments.training import pick_device
 
     started = time.perf_counter()
-    summary = task.trial(config.to_dict(), data, LocalReporter(run_dir))
+    summary = task.trial(config.to_dict(), data, LocalReporter(run_dir, task.metric, task.key))
     wall = time.perf_counter() - started
     test = task.evaluate_checkpoint(run_dir / "best", data, pick_device())
+    metric = task.metric
     record = {
         "task": task.key,
         "config": config.to_dict(),
-        "val_accuracy": summary["best_val_accuracy"],
-        "test_accuracy": test["accuracy"],
-        "test_loss": test["loss"],
+        metric.name: summary[metric.best_key],
+        metric.test_name: test[metric.test_key],
+        "test_loss": test.get("loss"),
         "best_epoch": summary["best_epoch"],
         "epochs_run": summary["epochs_run"],
         "train_seconds": summary["train_seconds"],
@@ -71,5 +72,5 @@ def main(task: Task, argv: list[str] | None = None, module: str | None = None) -
         "command": command_line(module),
         "checkpoint": str(run_dir / "best"),
     }
-    save_run_record(run_dir, record)
+    save_run_record(run_dir, record, metric)
     return 0

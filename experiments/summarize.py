@@ -1,7 +1,8 @@
 """Export the winners and write the reports: `python -m experiments.summarize`.
 
 Reads what the one-config runs (`outputs/<task>/*/run.json`) and the searches (`ray_results/*/search_summary.json`)
-recorded, ranks models by **validation** accuracy (never test), evaluates search winners once on the test split,
+recorded, ranks models by their **validation** score (the task's metric, never test), evaluates search winners
+once on the test split,
 and writes each task's export folder (`model_checkpoints/<task.export_folder>/`, e.g. `assignment2-1-2` for IMDB):
 one folder per model (config, metrics, tokenizer / image processor; weights for the winners), `best.json`,
 `report.md` and its plots. Every export is staged and renamed into place, so an interrupted export leaves
@@ -24,7 +25,7 @@ import numpy as np
 from experiments import ensemble
 from experiments.cli import UsageError, command_line, machine_info, run_cli
 from experiments.reporters import replace_dir_atomically
-from experiments.task import Task
+from experiments.task import ACCURACY, Metric, Task
 from experiments.tasks import TASKS, get_task
 
 NEVER_EXPORTED = {"trainer_state.pt"}
@@ -40,8 +41,8 @@ class Candidate:
     name: str
     source: str
     config: dict[str, Any]
-    val_accuracy: float
-    test_accuracy: float | None
+    val_score: float  # the task's metric on validation (accuracy, RMSE…), recorded under metric.name
+    test_score: float | None  # the same on the test split, recorded under metric.test_name
     epochs: float  # fractional where the best report fell inside an epoch
     train_seconds: float
     params: int | None
@@ -50,7 +51,7 @@ class Candidate:
     checkpoint: Path
     machine: dict[str, Any] = field(default_factory=dict)
     command: str = ""
-    test_accuracy_at_training: float | None = None  # as measured where it was trained, when that was elsewhere
+    test_score_at_training: float | None = None  # as measured where it was trained, when that was elsewhere
     confusion: list[list[int]] | None = None  # test confusion matrix (rows: true class), where the task gives one
     class_names: list[str] | None = None
     validation: str = "random"  # how its validation split was drawn (see Task.validation)
@@ -92,13 +93,13 @@ def _throughput(history: list[dict[str, Any]]) -> float | None:
 
 
 def candidates_from_runs(runs_dir: Path, task: Task) -> list[Candidate]:
-    candidates = []
+    candidates, metric = [], task.metric
     for path in sorted(runs_dir.glob("*/run.json")):
         run = read_json(path)
         candidates.append(Candidate(
             task=task.key, family=task.family(run["config"]), name=run["config"]["config_name"], config=run["config"],
             source="one-config run" + (f" on {run['machine']['gpu']}" if run.get("machine", {}).get("gpu") else ""),
-            val_accuracy=run["val_accuracy"], test_accuracy=run["test_accuracy"], epochs=run["epochs_run"],
+            val_score=run[metric.name], test_score=run[metric.test_name], epochs=run["epochs_run"],
             train_seconds=run["train_seconds"], params=run.get("params"), throughput=_throughput(run["history"]),
             history=run["history"], checkpoint=Path(run["checkpoint"]), machine=run.get("machine", {}),
             command=run.get("command", ""), confusion=run.get("test_confusion_matrix"),
@@ -110,7 +111,7 @@ def candidates_from_runs(runs_dir: Path, task: Task) -> list[Candidate]:
 def candidates_from_exports(folder: Path, task: Task, known: set[str]) -> list[Candidate]:
     """Models exported earlier (their recorded metrics.json) that no run or search on this machine re-creates:
     a report regenerated elsewhere still compares against them, with the numbers they were exported with."""
-    candidates = []
+    candidates, metric = [], task.metric
     for path in sorted(folder.glob("*/metrics.json")) if folder.is_dir() else []:
         recorded = read_json(path)
         config_file = path.parent / "experiment_config.json"
@@ -119,11 +120,11 @@ def candidates_from_exports(folder: Path, task: Task, known: set[str]) -> list[C
         config = read_config(path.parent)
         candidates.append(Candidate(
             task=task.key, family=task.family(config), name=recorded["name"], source=recorded["source"],
-            config=config, val_accuracy=recorded["val_accuracy"], test_accuracy=recorded["test_accuracy"],
+            config=config, val_score=recorded[metric.name], test_score=recorded[metric.test_name],
             epochs=recorded["epochs"], train_seconds=recorded["train_seconds"], params=recorded.get("params"),
             throughput=recorded.get("throughput_per_s"), history=recorded["history"], checkpoint=path.parent,
             machine=recorded.get("machine", {}), command=recorded.get("command", ""),
-            test_accuracy_at_training=recorded.get("test_accuracy_at_training"),
+            test_score_at_training=recorded.get(f"{metric.test_name}_at_training"),
             confusion=recorded.get("test_confusion_matrix"), class_names=recorded.get("class_names"),
             validation=validation_of(recorded),
             # an ensemble is exported again whole, from its own member folders
@@ -177,14 +178,14 @@ def keep_searches(searches: list[dict[str, Any]], folder: Path, kept: str = SEAR
 def candidates_from_searches(searches: list[dict[str, Any]], task: Task) -> list[Candidate]:
     """Each search contributes, per model family it searched, its refit winner (trained again at full budget
     and tested once, see search/refit.py) or, for a search run with `--refit 0`, its best trial's best checkpoint."""
-    candidates = []
+    candidates, metric = [], task.metric
     for search in searches:
         refits = search.get("refit") or []
-        ranked = refits or [r for r in search["rows"] if r["best_val_accuracy"] is not None]
+        ranked = refits or [r for r in search["rows"] if r[metric.best_key] is not None]
         families = sorted({task.family(r["params"]) for r in ranked})
         for family in families:
             row = next(r for r in ranked if task.family(r["params"]) == family)  # best first
-            checkpoint = Path(row["checkpoint"]) if refits else _best_checkpoint_of(row, search)
+            checkpoint = Path(row["checkpoint"]) if refits else _best_checkpoint_of(row, search, metric)
             if checkpoint is None or not (checkpoint / "metrics.json").is_file():
                 continue  # trained on another machine or cleaned up: its export (if any) stands in for it
             metrics = json.loads((checkpoint / "metrics.json").read_text())
@@ -193,7 +194,7 @@ def candidates_from_searches(searches: list[dict[str, Any]], task: Task) -> list
                 task=task.key, family=family, name=f"search_{search['search']}{suffix}",
                 source=f"search {search['search']}" + (" (refit)" if refits else ""),
                 config=json.loads((checkpoint / "experiment_config.json").read_text()),
-                val_accuracy=metrics["val_accuracy"], test_accuracy=row.get("test_accuracy") if refits else None,
+                val_score=metrics[metric.name], test_score=row.get(metric.test_name) if refits else None,
                 epochs=metrics["epoch"], train_seconds=metrics["train_seconds"],
                 params=ensemble.stored_params(checkpoint),
                 throughput=_throughput(metrics["history"]), history=metrics["history"], checkpoint=checkpoint,
@@ -205,14 +206,15 @@ def candidates_from_searches(searches: list[dict[str, Any]], task: Task) -> list
 
 def ensemble_candidates(searches: list[dict[str, Any]], task: Task, data_dir: str | None,
                         export_folder: Path) -> list[Candidate]:
-    """Each search whose refits (two or more, still on this machine) average to a higher validation accuracy
-    than its refit winner alone: that ensemble (experiments/ensemble.py), chosen on validation, tested once."""
+    """Each search whose refits (two or more, still on this machine) average to a better validation score than
+    its refit winner alone: that ensemble (experiments/ensemble.py), chosen on validation, tested once. Only for
+    a task whose models give class probabilities (see `ensemble.supports_ensembles`)."""
     if data_dir is None or not ensemble.supports_ensembles(task):
         return []
     from experiments import evaluate
     from experiments.training import pick_device
 
-    candidates = []
+    candidates, metric = [], task.metric
     for search in searches:
         members = [Path(r["checkpoint"]) for r in search.get("refit") or []  # best validation first
                    if (Path(r["checkpoint"]) / "metrics.json").is_file()]
@@ -221,7 +223,7 @@ def ensemble_candidates(searches: list[dict[str, Any]], task: Task, data_dir: st
         data, device = evaluate.load_test_data(task.key, data_dir), pick_device()
         val = [task.split_probabilities(member, data, "val", device) for member in members]
         labels = val[0][1]
-        chosen = ensemble.select_members([probabilities for probabilities, _ in val], labels)
+        chosen = ensemble.select_members([probabilities for probabilities, _ in val], labels, metric)
         if len(chosen) < 2:
             print(f"{task.key}: no ensemble of search {search['search']}'s {len(members)} refits scores higher on "
                   "validation than its refit winner")
@@ -229,17 +231,17 @@ def ensemble_candidates(searches: list[dict[str, Any]], task: Task, data_dir: st
         val_scores = ensemble.scores(np.mean([val[i][0] for i in chosen], axis=0), labels)
         members = [members[i] for i in chosen]
         name = ensemble.export_name(search["search"])
-        test = _recorded_test(export_folder / name, members)
+        test = _recorded_test(export_folder / name, members, metric)
         if test is None:
-            test = ensemble.scores(*ensemble.mean_probabilities(task, members, data, "test", device))["accuracy"]
+            test = ensemble.scores(*ensemble.mean_probabilities(task, members, data, "test", device))[metric.test_key]
         metrics = [json.loads((member / "metrics.json").read_text()) for member in members]
         configs = [read_config(member) for member in members]
         families = sorted({task.family(config) for config in configs})
         candidates.append(Candidate(
             task=task.key, family="+".join(families), name=name, members=members,
             source=f"search {search['search']} (ensemble of {len(members)} refits)",
-            config=configs[0], val_accuracy=val_scores["accuracy"],
-            test_accuracy=test, epochs=metrics[0]["epoch"], train_seconds=sum(m["train_seconds"] for m in metrics),
+            config=configs[0], val_score=val_scores[metric.test_key],
+            test_score=test, epochs=metrics[0]["epoch"], train_seconds=sum(m["train_seconds"] for m in metrics),
             params=sum(ensemble.stored_params(member) or 0 for member in members) or None, throughput=None,
             history=[], checkpoint=members[0], machine=search.get("machine", {}),  # its members' curves are theirs
             command=search.get("command", ""), validation=validation_of(metrics[0]),
@@ -247,13 +249,13 @@ def ensemble_candidates(searches: list[dict[str, Any]], task: Task, data_dir: st
     return candidates
 
 
-def _recorded_test(exported: Path, members: list[Path]) -> float | None:
-    """The test accuracy an earlier export of the same ensemble (same member checkpoints) recorded."""
+def _recorded_test(exported: Path, members: list[Path], metric: Metric = ACCURACY) -> float | None:
+    """The test score an earlier export of the same ensemble (same member checkpoints) recorded."""
     if not (exported / ensemble.ENSEMBLE_FILE).is_file() or not (exported / "metrics.json").is_file():
         return None
     sources = json.loads((exported / ensemble.ENSEMBLE_FILE).read_text()).get("sources") or []
     same = len(sources) == len(members) and all(map(ensemble.same_path, sources, members))
-    return json.loads((exported / "metrics.json").read_text()).get("test_accuracy") if same else None
+    return json.loads((exported / "metrics.json").read_text()).get(metric.test_name) if same else None
 
 
 def has_weights(folder: Path) -> bool:
@@ -261,27 +263,27 @@ def has_weights(folder: Path) -> bool:
     return any(path.is_file() for name in WEIGHT_FILES for path in [folder / name, *folder.glob(f"member_*/{name}")])
 
 
-def _best_checkpoint_of(row: dict[str, Any], search: dict[str, Any]) -> Path | None:
-    """A trial keeps its best-validation checkpoint (Tune's CheckpointConfig scores by val accuracy); None when
-    its trial folder is not on this machine."""
+def _best_checkpoint_of(row: dict[str, Any], search: dict[str, Any], metric: Metric = ACCURACY) -> Path | None:
+    """A trial keeps its best-validation checkpoint (Tune's CheckpointConfig scores by the task's metric); None
+    when its trial folder is not on this machine."""
     if search.get("best_trial") == row["trial_id"]:
         return Path(search["best_checkpoint"])
     candidates = sorted(Path(row["path"]).glob("checkpoint_*/metrics.json"))  # ties: the earliest
-    best = max(candidates, key=lambda p: json.loads(p.read_text())["val_accuracy"], default=None)
+    best = metric.best_of(candidates, key=lambda p: json.loads(p.read_text())[metric.name])
     return best.parent if best else None
 
 
 def evaluate_candidate(entry: Candidate, task: Task, data_dir: str | None) -> None:
-    """Test accuracy (and confusion matrix, where the task gives one) of a candidate, from its checkpoint."""
+    """Test score (and confusion matrix, where the task gives one) of a candidate, from its checkpoint."""
     from experiments import evaluate
 
     result = evaluate.evaluate_checkpoint(entry.checkpoint, data_dir, task)
-    entry.test_accuracy, entry.params = result["test_accuracy"], entry.params or result["params"]
+    entry.test_score, entry.params = result[task.metric.test_name], entry.params or result["params"]
     if result["confusion"] is not None:
         entry.confusion, entry.class_names = result["confusion"].tolist(), result["class_names"]
 
 
-def reuse_export(entry: Candidate, folder: Path) -> None:
+def reuse_export(entry: Candidate, folder: Path, metric: Metric = ACCURACY) -> None:
     """The test numbers an earlier export of this very model recorded (same config, epochs and validation score):
     a search trial is not tested again each time the report is regenerated (minutes per model on a CPU)."""
     exported = folder / entry.name
@@ -289,28 +291,28 @@ def reuse_export(entry: Candidate, folder: Path) -> None:
         return
     recorded = json.loads((exported / "metrics.json").read_text())
     same = (json.loads((exported / "experiment_config.json").read_text()) == entry.config
-            and recorded.get("val_accuracy") == entry.val_accuracy and recorded.get("epochs") == entry.epochs)
-    if same and recorded.get("test_accuracy") is not None:
-        entry.test_accuracy, entry.params = recorded["test_accuracy"], entry.params or recorded.get("params")
+            and recorded.get(metric.name) == entry.val_score and recorded.get("epochs") == entry.epochs)
+    if same and recorded.get(metric.test_name) is not None:
+        entry.test_score, entry.params = recorded[metric.test_name], entry.params or recorded.get("params")
         entry.confusion, entry.class_names = recorded.get("test_confusion_matrix"), recorded.get("class_names")
 
 
-def export_candidate(entry: Candidate, target: Path, with_weights: bool) -> None:
+def export_candidate(entry: Candidate, target: Path, with_weights: bool, metric: Metric = ACCURACY) -> None:
     """Stage the folder (config, tokenizer/processor, metrics, weights if asked), then swap it in."""
     staging = target.parent / f".{target.name}.export"
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     skipped = NEVER_EXPORTED | (set() if with_weights else WEIGHT_FILES)
     if entry.members:
-        ensemble.write_members(entry.members, staging, skipped)
+        ensemble.write_members(entry.members, staging, skipped, metric.label)
     else:
         for item in entry.checkpoint.iterdir():
             if item.name not in skipped and item.is_file():
                 shutil.copy2(item, staging / item.name)
     metrics = {
-        "name": entry.name, "task": entry.task, "source": entry.source, "val_accuracy": entry.val_accuracy,
+        "name": entry.name, "task": entry.task, "source": entry.source, metric.name: entry.val_score,
         "validation": entry.validation,
-        "test_accuracy": entry.test_accuracy, "test_accuracy_at_training": entry.test_accuracy_at_training,
+        metric.test_name: entry.test_score, f"{metric.test_name}_at_training": entry.test_score_at_training,
         "epochs": entry.epochs, "train_seconds": entry.train_seconds,
         "params": entry.params, "throughput_per_s": entry.throughput, "machine": entry.machine,
         "command": entry.command, "weights_included": has_weights(staging),
@@ -327,21 +329,22 @@ def read_best(folder: Path) -> dict[str, Any] | None:
     return read_json(path) if path.is_file() else None
 
 
-def rank(entries: list[Candidate], validation: str) -> list[Candidate]:
-    """Best validation first among those validated like the data now (`validation`), then the others."""
-    return sorted(entries, key=lambda e: (e.validation != validation, -e.val_accuracy))
+def rank(entries: list[Candidate], validation: str, metric: Metric = ACCURACY) -> list[Candidate]:
+    """Best validation score first (in the metric's direction) among those validated like the data now
+    (`validation`), then the others."""
+    return sorted(entries, key=lambda e: (e.validation != validation, metric.sort_key(e.val_score)))
 
 
 def export_task(entries: list[Candidate], folder: Path, force: bool, all_weights: bool,
-                validation: str = "random") -> list[Candidate]:
+                validation: str = "random", metric: Metric = ACCURACY) -> list[Candidate]:
     """Export every entry; the best (by val, among those validated like the data now) of each family gets
     weights, and exports that had weights keep them; keeps a better existing best validated the same way."""
     folder.mkdir(parents=True, exist_ok=True)
-    ranked = rank(entries, validation)
+    ranked = rank(entries, validation, metric)
     previous = read_best(folder)
     best = ranked[0]
     keep_previous = (
-        previous is not None and not force and previous["val_accuracy"] > best.val_accuracy
+        previous is not None and not force and metric.better(previous[metric.name], best.val_score)
         and (folder / previous["name"]).is_dir() and validation == best.validation
         and recorded_validation(folder / previous["name"]) == validation
     )
@@ -354,12 +357,12 @@ def export_task(entries: list[Candidate], folder: Path, force: bool, all_weights
         # an export that has weights keeps them: a replaced champion stays loadable
         kept = has_weights(folder / entry.name)
         with_weights = all_weights or family_best[entry.family] is entry or kept
-        export_candidate(entry, folder / entry.name, with_weights)
+        export_candidate(entry, folder / entry.name, with_weights, metric)
     if keep_previous:
-        print(f"kept the existing best {previous['name']} (val {previous['val_accuracy']:.4f} > "
-              f"{best.val_accuracy:.4f}); pass --force to replace it")
+        print(f"kept the existing best {previous['name']} (val {previous[metric.name]:.4f} {metric.beats} "
+              f"{best.val_score:.4f}); pass --force to replace it")
     else:
-        marker = {"name": best.name, "val_accuracy": best.val_accuracy, "test_accuracy": best.test_accuracy,
+        marker = {"name": best.name, metric.name: best.val_score, metric.test_name: best.test_score,
                   "family": best.family, "path": best.name}
         staging = folder / ".best.json.tmp"
         staging.write_text(json.dumps(marker, indent=1) + "\n")
@@ -424,23 +427,24 @@ def run(args: argparse.Namespace) -> int:
             print(f"{task.key}: nothing to summarize (no {args.outputs / task.name}/*/run.json, no {task.name} "
                   f"search, no export in {args.out / task.export_folder})")
             continue
-        best = rank(candidates, task.validation)[0]
+        best = rank(candidates, task.validation, task.metric)[0]
         confusions = any(e.confusion for e in candidates)  # the task gives them: the report shows the best's
         for entry in candidates:
             # a model trained on another device (bf16 there) is re-measured here, so evaluate reproduces it
-            elsewhere = (entry.machine.get("gpu") != here.get("gpu") and entry.test_accuracy is not None
-                         and entry.test_accuracy_at_training is None)  # not re-measured yet
+            elsewhere = (entry.machine.get("gpu") != here.get("gpu") and entry.test_score is not None
+                         and entry.test_score_at_training is None)  # not re-measured yet
             no_confusion = entry is best and confusions and entry.confusion is None and data_dir is not None
-            if entry.test_accuracy is None:
-                reuse_export(entry, args.out / task.export_folder)
-            if entry.test_accuracy is None or (elsewhere and data_dir is not None) or no_confusion:
+            if entry.test_score is None:
+                reuse_export(entry, args.out / task.export_folder, task.metric)
+            if entry.test_score is None or (elsewhere and data_dir is not None) or no_confusion:
                 if data_dir is None:
-                    raise UsageError(f"{entry.name} has no test accuracy yet: pass {data_flag(task)} to evaluate it")
+                    raise UsageError(f"{entry.name} has no test {task.metric.label} yet: pass {data_flag(task)} to "
+                                     "evaluate it")
                 if elsewhere:
-                    entry.test_accuracy_at_training = entry.test_accuracy
+                    entry.test_score_at_training = entry.test_score
                 evaluate_candidate(entry, task, data_dir)
         folder = args.out / task.export_folder
-        ranked = export_task(candidates, folder, args.force, args.all_weights, task.validation)
+        ranked = export_task(candidates, folder, args.force, args.all_weights, task.validation, task.metric)
         keep_searches(searches, folder)
         ablations = load_ablations(args.ray_results, task.name, folder)
         if ablations:
@@ -449,7 +453,7 @@ def run(args: argparse.Namespace) -> int:
                                      time.perf_counter() - started, benchmarks=args.outputs / "benchmarks",
                                      ablations=ablations, data_dir=data_dir)
         print(f"{task.key}: exported {len(ranked)} models to {folder}, best {ranked[0].name} "
-              f"(val {ranked[0].val_accuracy:.4f}, test {ranked[0].test_accuracy:.4f}); report {folder / 'report.md'}")
+              f"(val {ranked[0].val_score:.4f}, test {ranked[0].test_score:.4f}); report {folder / 'report.md'}")
         wrote_any = True
     if args.archive:
         write_archive(args.out, args.archive, args.force)

@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from experiments.reporters import Reporter
+from experiments.task import ACCURACY
 from experiments.units import as_epoch, report_grid
 
 TRAINER_STATE = "trainer_state.pt"
@@ -95,7 +96,7 @@ class TrainingJob:
     steps_per_epoch: int
     train_batches: Callable[[int, int], Iterable[Any]]  # (epoch, first step) -> that epoch's batches from there on
     loss_on_batch: Callable[[nn.Module, Any], tuple[torch.Tensor, int]]  # -> (mean loss, batch size)
-    evaluate: Callable[[nn.Module], dict[str, float]]  # -> {"val_loss":..., "val_accuracy":...}
+    evaluate: Callable[[nn.Module], dict[str, float]]  # -> {"val_loss":..., and the task's Metric.name: score}
     save_checkpoint: Callable[[nn.Module, Path], None]  # writes weights + configs into a folder
     optimizer: str
     optimizer_params: dict[str, float]
@@ -118,7 +119,10 @@ def report_points(steps_per_epoch: int, points_per_epoch: int) -> list[int]:
 def fit(work: TrainingJob, reporter: Reporter | None, device: torch.device) -> dict[str, Any]:
     """Train for `work.epochs`, evaluating, checkpointing and reporting every `reporter.report_every` epochs
     (once an epoch by default) and at the end; returns the final summary. The LR schedule always spans all
-    `work.epochs`: a scheduler that stops the trial early cuts it short, it does not shorten its schedule."""
+    `work.epochs`: a scheduler that stops the trial early cuts it short, it does not shorten its schedule.
+    The best report is the best by `reporter.metric`, the task's (validation accuracy where none is given); a
+    report without it is passed on as it is, for the reporter to refuse in the task's name."""
+    metric = getattr(reporter, "metric", ACCURACY)
     model = work.model.to(device)
     optimizer = build_optimizer(model, work.optimizer, work.optimizer_params)
     schedule = build_schedule(optimizer, work.lr_schedule, work.epochs * work.steps_per_epoch, work.warmup_fraction)
@@ -185,8 +189,9 @@ def fit(work: TrainingJob, reporter: Reporter | None, device: torch.device) -> d
             "epoch_seconds": seconds,  # the time since the previous report: an epoch, or the fraction reported
         }
         history.append(metrics)
-        best = max(history, key=lambda h: h["val_accuracy"])
-        metrics = {**metrics, "best_val_accuracy": best["val_accuracy"], "best_epoch": best["epoch"]}
+        best = metric.best_of(history, key=lambda h: h.get(metric.name))
+        if metric.name in best:
+            metrics = {**metrics, metric.best_key: best[metric.name], "best_epoch": best["epoch"]}
         with tempfile.TemporaryDirectory(prefix="tunelab-ckpt-") as folder:
             work.save_checkpoint(model, Path(folder))
             (Path(folder) / METRICS_FILE).write_text(
@@ -207,9 +212,9 @@ def fit(work: TrainingJob, reporter: Reporter | None, device: torch.device) -> d
             if reporter is not None:
                 reporter.report(metrics, folder)
         started, train_time, total_loss, seen = time.perf_counter(), 0.0, 0.0, 0
-    best = max(history, key=lambda h: h["val_accuracy"])
+    best = metric.best_of(history, key=lambda h: h[metric.name])
     return {
-        "best_val_accuracy": best["val_accuracy"],
+        metric.best_key: best[metric.name],
         "best_epoch": best["epoch"],
         "epochs_run": history[-1]["epoch"] if history else 0,
         "train_seconds": train_seconds,

@@ -4,8 +4,8 @@ A one-factor-at-a-time design: the base configuration (a preset or a config JSON
 field with everything else at the base, each trained with N seeds (`--seed`, `--seed`+1, …) for `--max-epochs`
 epochs. It runs through Ray Tune as a grid (FIFO, no sampler), tracked in MLflow as one parent with a child per
 run, resumable like a search (`--resume --name`), and every run is tested once. `ablation_summary.json` keeps each
-run and, per factor and level, the mean ± std of validation and test accuracy over seeds — what a report needs to
-say whether a difference is larger than the seed-to-seed noise.
+run and, per factor and level, the mean ± std of the validation and test score (the task's metric) over seeds —
+what a report needs to say whether a difference is larger than the seed-to-seed noise.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from experiments.errors import ConfigError, UsageError
-from experiments.task import Task
+from experiments.task import ACCURACY, Metric, Task
 
 SUMMARY = "ablation_summary.json"
 # flags that steer a search's sampling or stopping: an ablation trains a fixed design to its end
@@ -125,15 +125,15 @@ def check_args(args: argparse.Namespace, argv: list[str]) -> None:
         raise UsageError(f"{', '.join(clashing)} steer(s) a search; an ablation trains its fixed design to the end")
 
 
-def aggregate(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Mean ± std (sample std, 0 with one seed) of val and test accuracy per factor and level; base first."""
+def aggregate(rows: list[dict[str, Any]], metric: Metric = ACCURACY) -> list[dict[str, Any]]:
+    """Mean ± std (sample std, 0 with one seed) of the val and test score per factor and level; base first."""
     cells: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for row in rows:
         cells.setdefault((row["factor"], json.dumps(row["level"])), []).append(row)
     out = []
     for (factor, level), members in cells.items():
-        val = [m["val_accuracy"] for m in members]
-        test = [m["test_accuracy"] for m in members]
+        val = [m[metric.name] for m in members]
+        test = [m[metric.test_name] for m in members]
         out.append({
             "factor": factor, "level": json.loads(level), "base": factor == "base", "seeds": len(members),
             "val_mean": statistics.fmean(val), "val_std": statistics.stdev(val) if len(val) > 1 else 0.0,
@@ -223,7 +223,7 @@ def main(task: Task, args: argparse.Namespace, argv: list[str], started: float) 
          "seeds": args.seeds, "max_epochs": args.max_epochs, "subset": args.subset,
          "command": " ".join([engine.search_command(task), shlex.join(argv)]),
          **({"reused_runs": f"{len(reused)} from {', '.join(sources)}"} if reused else {})},
-        trial_params=task.fixed_params(data), max_epochs=args.max_epochs, phase="ablation",
+        trial_params=task.fixed_params(data), max_epochs=args.max_epochs, phase="ablation", metric=task.metric,
     )
     configs = [runs[i].config for i in to_train]
     with engine.WallClock(experiment_path, previous is not None or args.resume, started) as clock:
@@ -235,14 +235,15 @@ def main(task: Task, args: argparse.Namespace, argv: list[str], started: float) 
         for record in records:
             run = runs[to_train[record["index"]]]
             rows.append({"factor": run.factor, "level": run.level, "seed": run.seed, "trial_id": record["trial_id"],
-                         "val_accuracy": record["metrics"]["val_accuracy"], "test_accuracy": record["test_accuracy"],
+                         task.metric.name: record["metrics"][task.metric.name],
+                         task.metric.test_name: record[task.metric.test_name],
                          "epochs": args.max_epochs, "config": run.config})
         summary = {
             "kind": "ablation", "search": name, "workload": task.name, "base": args.ablate, "seeds": args.seeds,
             "epochs": args.max_epochs, **data_id, "runs": len(runs), "reused": len(reused),
             "finished": finished, "wall_seconds": clock.seconds, "resumes": clock.resumes,
             "command": tracker.search_params["command"], "machine": machine_info(),
-            "cells": aggregate(rows) if rows else [], "rows": rows,
+            "cells": aggregate(rows, task.metric) if rows else [], "rows": rows,
         }
     engine.write_summary(experiment_path, summary, SUMMARY)
     table = format_cells(summary["cells"])

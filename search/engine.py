@@ -2,8 +2,8 @@
 
 A `Task` says how to load its data, which trial function to run and which space to search; everything else —
 resources, scheduling, checkpoints, tracking, resume, the final table — is here, the same for every task.
-Every task is selected on validation accuracy, maximised (`METRIC`, `MODE`): the trial loop, the tracker, the
-ranking, the importance and the summarizer all read that one metric.
+Every task is selected on its own metric (`Task.metric`: validation accuracy, maximised, unless the task says
+otherwise): the searcher, ASHA, the checkpoints kept, the tracker and the ranking all read that one metric.
 
 Importing this module loads neither torch nor Ray: `--help` and bad flags answer at once.
 """
@@ -30,13 +30,11 @@ from typing import Any
 
 from experiments.cli import UsageError, machine_info
 from experiments.space import SearchSpace
-from experiments.task import Task, TrialFn
+from experiments.task import ACCURACY, Metric, Task, TrialFn
 from experiments.tasks import TASKS
 from experiments.units import as_epoch, report_grid
 from search.errors import check_store
 
-METRIC, MODE = "val_accuracy", "max"
-BEST = f"best_{METRIC}"
 SEARCH_SETTINGS = ("trials", "max_epochs", "grace_period", "reduction_factor", "report_every", "searcher",
                    "startup_trials", "scheduler", "seed", "subset", "cpus_per_trial", "gpus_per_trial", "refit",
                    "refit_epochs", "refit_subset", "warm_start")
@@ -55,8 +53,9 @@ def search_command(task: Task) -> str:
 class TuneReporter:
     """The trial's reporter inside Tune: metrics + checkpoint folder → `tune.report`; resume via Tune."""
 
-    def __init__(self, report_every: float = 1.0) -> None:
+    def __init__(self, report_every: float = 1.0, metric: Metric = ACCURACY) -> None:
         self.report_every = report_every
+        self.metric = metric
         self.restored_dirs: list[str] = []
 
     def report(self, metrics: dict[str, float], checkpoint_dir: str) -> None:
@@ -100,6 +99,7 @@ def run_trial(
     threads: int = 1,
     search_name: str = "search",
     report_every: float = 1.0,
+    metric: Metric = ACCURACY,
 ) -> None:
     """The Tune trainable: a plain trial function behind a Tune reporter, one torch thread per CPU."""
     import torch
@@ -112,7 +112,7 @@ def run_trial(
         sys.unraisablehook = quiet_shutdown_hook(sys.unraisablehook)
     trial_config = to_config(config)
     trial_config["config_name"] = f"{search_name}-{tune.get_context().get_trial_id()}"
-    reporter = TuneReporter(report_every)
+    reporter = TuneReporter(report_every, metric)
     try:
         trial_fn(trial_config, data, reporter)
     finally:
@@ -260,6 +260,7 @@ def start_ray(args: argparse.Namespace) -> dict[str, float]:
     import ray
 
     os.environ.setdefault("RAY_DEDUP_LOGS", "1")
+    os.environ["TUNE_DISABLE_STRICT_METRIC_CHECKING"] = "1"  # search.schedulers.MetricCheck replaces it
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "100000")
     logging.getLogger("ray.tune.execution.experiment_state").addFilter(STAGING_RACE)
     explicit = args.address not in (None, "auto") or bool(os.environ.get("RAY_ADDRESS"))
@@ -337,9 +338,10 @@ def random_param_space(space: SearchSpace, seed: int, points: list[dict[str, Any
     return {"sampled": tune.sample_from(draw), **space.constants}
 
 
-def make_searcher(space: SearchSpace, args: argparse.Namespace, points: list[dict[str, Any]], study=None):
-    """Optuna TPE (its study persisted in `study` = (storage, name)) or Tune's seeded random sampler; either
-    evaluates the warm-start `points` first."""
+def make_searcher(space: SearchSpace, args: argparse.Namespace, points: list[dict[str, Any]], study=None,
+                  metric: Metric = ACCURACY):
+    """Optuna TPE (its study persisted in `study` = (storage, name), in the metric's direction) or Tune's seeded
+    random sampler; either evaluates the warm-start `points` first."""
     if args.searcher == "optuna":
         import optuna
         from ray.tune.search.optuna import OptunaSearch
@@ -347,7 +349,7 @@ def make_searcher(space: SearchSpace, args: argparse.Namespace, points: list[dic
         optuna.logging.set_verbosity(optuna.logging.WARNING)  # no "A new study created" line
         sampler = optuna.samplers.TPESampler(seed=args.seed, n_startup_trials=args.startup_trials)
         storage, study_name = study if study else (None, None)
-        searcher = OptunaSearch(space=space.define_by_run, metric=METRIC, mode=MODE, sampler=sampler,
+        searcher = OptunaSearch(space=space.define_by_run, metric=metric.name, mode=metric.mode, sampler=sampler,
                                 storage=storage, study_name=study_name, points_to_evaluate=points or None)
         return searcher, None
     from ray.tune.search.basic_variant import BasicVariantGenerator
@@ -405,14 +407,15 @@ def trial_states(experiment_path: str) -> dict[str, str]:
 
 def rank_results(
     results, max_epochs: int, to_config: Callable[[dict[str, Any]], dict[str, Any]],
-    states: dict[str, str] | None = None,
+    states: dict[str, str] | None = None, metric: Metric = ACCURACY,
 ) -> list[dict[str, Any]]:
-    """One row per trial: its searched params, best metric, epochs run and how it ended."""
+    """One row per trial: its searched params, best metric, epochs run and how it ended; best first."""
     rows, states = [], states or {}
     for result in results:
         frame = result.metrics_dataframe
         epochs = as_epoch(float(frame["epoch"].max())) if frame is not None and "epoch" in frame else 0
-        best = float(frame[METRIC].max()) if frame is not None and METRIC in frame else None
+        scores = frame[metric.name].dropna() if frame is not None and metric.name in frame else []
+        best = metric.best_of(map(float, scores), key=float)
         if result.error is not None:
             status = "ERROR"
         elif states.get(trial_id_of(result), "TERMINATED") != "TERMINATED":  # Ctrl-C caught it mid-trial
@@ -423,23 +426,36 @@ def rank_results(
         rows.append({
             "trial_id": trial_id_of(result),
             "status": status,
-            BEST: best,
+            metric.best_key: best,
             "epochs": epochs,
             "error": None if result.error is None else str(result.error).strip().splitlines()[-1][:200],
             "params": config,
             "metrics": {k: v for k, v in (result.metrics or {}).items() if isinstance(v, int | float)},
             "path": result.path,
         })
-    rows.sort(key=lambda r: (r[BEST] is None, -(r[BEST] or 0)))
+    rows.sort(key=lambda r: metric.sort_key(r[metric.best_key]))
     return rows
 
 
-def format_table(rows: list[dict[str, Any]]) -> str:
+def missing_metric(results, metric: Metric) -> list[str] | None:
+    """What a trial reported (Tune's own keys left out) when it reported no `metric` (see
+    search.schedulers.MetricCheck); None when every trial's last report has it."""
+    from ray.tune.result import AUTO_RESULT_KEYS, DEBUG_METRICS, DONE, EXPERIMENT_TAG, SHOULD_CHECKPOINT
+
+    for result in results:
+        reported = set(result.metrics or {}) - {*AUTO_RESULT_KEYS, *DEBUG_METRICS, DONE, EXPERIMENT_TAG,
+                                                SHOULD_CHECKPOINT}
+        if metric.name not in (result.metrics or {}) and reported:
+            return sorted(reported)
+    return None
+
+
+def format_table(rows: list[dict[str, Any]], metric: Metric = ACCURACY) -> str:
     keys = sorted({k for r in rows for k in r["params"]} - {"epochs", "seed", "config_name"})
-    header = ["rank", "trial", "status", METRIC, "epochs", *keys]
+    header = ["rank", "trial", "status", metric.name, "epochs", *keys]
     lines = [header]
     for rank, row in enumerate(rows, 1):
-        value = row[BEST]
+        value = row[metric.best_key]
         params = [_short(row["params"].get(k, "")) for k in keys]
         lines.append([str(rank), row["trial_id"], row["status"], "-" if value is None else f"{value:.4f}",
                       f"{row['epochs']:g}", *params])
@@ -563,6 +579,7 @@ def main(task: Task, argv: list[str] | None = None) -> int:
         return dry_run(task, space, args, points)
     from ray import tune
 
+    from search.schedulers import MetricCheck
     from search.tracking import MlflowSearchTracker, default_tracking_uri, optuna_storage
 
     name = resolve_name(task, args, root)
@@ -601,6 +618,7 @@ def main(task: Task, argv: list[str] | None = None) -> int:
         print(refit_cost(task, args, None if args.subset else len(data.train), len(points)), flush=True)
     resources = start_ray(args)
     tracking_uri = args.tracking_uri or default_tracking_uri()
+    metric = task.metric
     study = None
     if args.searcher == "optuna":
         study_url, storage = optuna_storage(tracking_uri)
@@ -611,7 +629,7 @@ def main(task: Task, argv: list[str] | None = None) -> int:
     tracker = MlflowSearchTracker(
         tracking_uri, args.experiment, name,
         search_params(task, space, args, concurrency, sys.argv[1:] if argv is None else argv),
-        trial_params=task.fixed_params(data), max_epochs=args.max_epochs, resolve=space.to_config,
+        trial_params=task.fixed_params(data), max_epochs=args.max_epochs, resolve=space.to_config, metric=metric,
     )
     if not resuming and settings_file is not None:
         settings_file.parent.mkdir(parents=True, exist_ok=True)
@@ -629,6 +647,7 @@ def main(task: Task, argv: list[str] | None = None) -> int:
                 tune.with_parameters(
                     run_trial, data=data, trial_fn=task.trial, to_config=space.to_config,
                     threads=max(1, int(args.cpus_per_trial)), search_name=name, report_every=args.report_every,
+                    metric=metric,
                 ),
                 {"cpu": args.cpus_per_trial, "gpu": args.gpus_per_trial},
             )
@@ -636,20 +655,22 @@ def main(task: Task, argv: list[str] | None = None) -> int:
                 print(f"resuming search {name} from {experiment_path}", flush=True)
                 tuner = tune.Tuner.restore(experiment_path, trainable=trainable, resume_errored=True)
             else:
-                searcher, param_space = make_searcher(space, args, points, study)
+                searcher, param_space = make_searcher(space, args, points, study, metric)
                 tuner = tune.Tuner(
                     trainable,
                     param_space=param_space,
                     tune_config=tune.TuneConfig(
-                        metric=METRIC, mode=MODE, search_alg=searcher, scheduler=make_scheduler(args, space, points),
+                        metric=metric.name, mode=metric.mode, search_alg=searcher,
+                        scheduler=make_scheduler(args, space, points),
                         num_samples=args.trials, max_concurrent_trials=concurrency, reuse_actors=True,
                     ),
                     run_config=tune.RunConfig(
                         name=name,
                         storage_path=root,
                         callbacks=[tracker],
+                        stop=MetricCheck(metric.name),
                         checkpoint_config=tune.CheckpointConfig(
-                            num_to_keep=1, checkpoint_score_attribute=METRIC, checkpoint_score_order=MODE
+                            num_to_keep=1, checkpoint_score_attribute=metric.name, checkpoint_score_order=metric.mode
                         ),
                         failure_config=tune.FailureConfig(max_failures=0),
                         verbose=args.verbose,
@@ -662,6 +683,10 @@ def main(task: Task, argv: list[str] | None = None) -> int:
                 with interrupt_after(budget_left) as timer:
                     results = tuner.fit()
                 out_of_time = timer.is_set()
+            reported = missing_metric(results, metric)
+            if reported is not None:
+                tracker.end_search("FAILED")
+                raise UsageError(metric.missing(task.key, reported))
             summary = summarize_search(task, args, results, name, experiment_path, tracker)
             for row in summary["rows"]:
                 row["warm_start"] = is_warm_start(row, warm)
@@ -754,7 +779,7 @@ def dry_run(task: Task, space: SearchSpace, args: argparse.Namespace, points: li
     parallel = plan_concurrency(args, cpus, gpus)
     where = f"cluster at {args.address}" if args.address else f"this machine ({cpus} CPUs, {gpus} GPUs)"
     scheduler = (
-        f"ASHA on {METRIC} ({MODE}): max_t={args.max_epochs} epochs, grace period "
+        f"ASHA on {task.metric.name} ({task.metric.mode}): max_t={args.max_epochs} epochs, grace period "
         f"{args.grace_period:g}, reduction factor {args.reduction_factor}"
         if args.scheduler == "asha" else f"FIFO: every trial runs {args.max_epochs} epochs"
     )
@@ -828,12 +853,13 @@ def search_params(
 
 def summarize_search(task: Task, args, results, name, experiment_path, tracker) -> dict[str, Any]:
     """The search phase's summary: ranked rows, the best checkpoint, counts; whether every trial has ended."""
-    rows = rank_results(results, args.max_epochs, tracker.resolve, trial_states(experiment_path))
+    metric = task.metric
+    rows = rank_results(results, args.max_epochs, tracker.resolve, trial_states(experiment_path), metric)
     best_checkpoint = None
-    scored = [r for r in rows if r[BEST] is not None]  # ranked best first
+    scored = [r for r in rows if r[metric.best_key] is not None]  # ranked best first
     if scored:
-        best = results.get_best_result(METRIC, MODE, scope="all")
-        checkpoint = best.get_best_checkpoint(METRIC, MODE)
+        best = results.get_best_result(metric.name, metric.mode, scope="all")
+        checkpoint = best.get_best_checkpoint(metric.name, metric.mode)
         best_checkpoint = checkpoint.path if checkpoint is not None else None
     counts = {s: sum(r["status"] == s for r in rows) for s in ("COMPLETED", "STOPPED_EARLY", "ERROR", "INTERRUPTED")}
     return {
@@ -851,7 +877,7 @@ def summarize_search(task: Task, args, results, name, experiment_path, tracker) 
         "stopped_early": counts["STOPPED_EARLY"],
         "errored": counts["ERROR"],
         "interrupted": counts["INTERRUPTED"],
-        BEST: scored[0][BEST] if scored else None,
+        metric.best_key: scored[0][metric.best_key] if scored else None,
         "best_trial": scored[0]["trial_id"] if scored else None,
         "best_checkpoint": best_checkpoint,
         "tracking_uri": tracker.tracking_uri,
@@ -863,16 +889,17 @@ def summarize_search(task: Task, args, results, name, experiment_path, tracker) 
 
 def finish(task: Task, args, summary: dict[str, Any], name, experiment_path, tracker) -> int:
     """Summary file, MLflow parent update, the ranked table and refit results; tells the user what next."""
-    rows, refits = summary["rows"], summary["refit"]
-    table = format_table(rows)
+    rows, refits, metric = summary["rows"], summary["refit"], task.metric
+    table = format_table(rows, metric)
     write_summary(experiment_path, summary)
     numbers = ("finished", "wall_seconds", "resumes", "trials", "trial_epochs", "completed", "stopped_early",
-               "errored", BEST, "best_trial", "best_checkpoint", "searcher", "scheduler", "command", "search")
+               "errored", metric.best_key, "best_trial", "best_checkpoint", "searcher", "scheduler", "command",
+               "search")
     recorded = {k: summary.get(k) for k in numbers}
     if refits:
-        winner = refits[0]
-        recorded.update({"refit_val_accuracy": winner["val_accuracy"], "refit_test_accuracy": winner["test_accuracy"],
-                         "refit_winners_curse": winner["search_val_accuracy"] - winner["val_accuracy"]})
+        winner, val, test = refits[0], metric.name, metric.test_name
+        recorded.update({f"refit_{val}": winner[val], f"refit_{test}": winner[test],
+                         "refit_winners_curse": metric.gain(winner[f"search_{val}"], winner[val])})
     finished = summary["finished"]
     trial_ids = {r["trial_id"] for r in rows}
     tracker.finish_search(recorded, table, trial_ids, "FINISHED" if finished else "KILLED")
@@ -887,11 +914,11 @@ def finish(task: Task, args, summary: dict[str, Any], name, experiment_path, tra
         f"{summary['errored']} errored)"
     )
     if summary["best_checkpoint"]:
-        print(f"best {METRIC} {summary[BEST]:.4f} — checkpoint: {summary['best_checkpoint']}")
+        print(f"best {metric.name} {summary[metric.best_key]:.4f} — checkpoint: {summary['best_checkpoint']}")
     for refit in refits:
         print(f"refit {refit['rank']} (search trial {refit['search_trial']}, search val "
-              f"{refit['search_val_accuracy']:.4f}): val {refit['val_accuracy']:.4f}, test {refit['test_accuracy']:.4f}"
-              f" after {refit['epochs']:g} epochs — {refit['checkpoint']}")
+              f"{refit[f'search_{metric.name}']:.4f}): val {refit[metric.name]:.4f}, test "
+              f"{refit[metric.test_name]:.4f} after {refit['epochs']:g} epochs — {refit['checkpoint']}")
     print(f"compare in MLflow: mlflow ui --backend-store-uri {tracker.tracking_uri}   (experiment {args.experiment})")
     if summary.get("optuna_storage"):
         print(f"the Optuna study: optuna-dashboard {summary['optuna_storage']}   (study {summary['optuna_study']})")

@@ -16,8 +16,9 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from experiments.errors import UsageError
 from experiments.task import Task
-from search.engine import METRIC, MODE, run_trial, trial_id_of, trial_states
+from search.engine import missing_metric, run_trial, trial_id_of, trial_states
 
 
 def pick_config(configs: list[dict[str, Any]], sampled: dict[str, Any]) -> dict[str, Any]:
@@ -29,19 +30,23 @@ def train_and_test(
     task: Task, args: argparse.Namespace, configs: list[dict[str, Any]], data: Any, storage: str, run_name: str,
     tracker, config_prefix: str,
 ) -> tuple[list[dict[str, Any]], bool]:
-    """One record per configuration that trained to its end ({index, trial_id, val metrics, test}), and whether
-    every configuration ended (False after Ctrl-C, so the grid stays resumable)."""
+    """One record per configuration that trained to its end ({index, trial_id, val metrics, the test score under
+    the metric's `test_name`, test_loss}), and whether every configuration ended (False after Ctrl-C, so the grid
+    stays resumable)."""
     import functools
 
     import ray
     from ray import tune
 
+    from search.schedulers import MetricCheck
+
+    metric = task.metric
     cpus = max(args.cpus_per_trial, int(ray.cluster_resources().get("CPU", 1) // len(configs)))  # spare cores
     to_config = functools.partial(pick_config, configs)
     tracker.resolve = to_config
     trainable = tune.with_resources(
         tune.with_parameters(run_trial, data=data, trial_fn=task.trial, to_config=to_config, threads=int(cpus),
-                             search_name=config_prefix, report_every=args.report_every),
+                             search_name=config_prefix, report_every=args.report_every, metric=metric),
         {"cpu": cpus, "gpu": args.gpus_per_trial},
     )
     path = f"{storage.rstrip('/')}/{run_name}"
@@ -51,15 +56,20 @@ def train_and_test(
         tuner = tune.Tuner(
             trainable,
             param_space={"grid_index": tune.grid_search(list(range(len(configs))))},
-            tune_config=tune.TuneConfig(metric=METRIC, mode=MODE, max_concurrent_trials=len(configs)),
+            tune_config=tune.TuneConfig(metric=metric.name, mode=metric.mode, max_concurrent_trials=len(configs)),
             run_config=tune.RunConfig(
                 name=run_name, storage_path=storage, callbacks=[tracker], verbose=args.verbose,
-                checkpoint_config=tune.CheckpointConfig(num_to_keep=1, checkpoint_score_attribute=METRIC,
-                                                        checkpoint_score_order=MODE),
+                stop=MetricCheck(metric.name),
+                checkpoint_config=tune.CheckpointConfig(num_to_keep=1, checkpoint_score_attribute=metric.name,
+                                                        checkpoint_score_order=metric.mode),
                 failure_config=tune.FailureConfig(max_failures=0),
             ),
         )
     results = tuner.fit()
+    reported = missing_metric(results, metric)
+    if reported is not None:
+        tracker.end_search("FAILED")
+        raise UsageError(metric.missing(task.key, reported))
     states = trial_states(path)
     records, finished = [], True
     with interruptible() as interrupted:
@@ -68,13 +78,14 @@ def train_and_test(
             if states.get(trial_id, "TERMINATED") != "TERMINATED" or result.error is not None:
                 finished = finished and result.error is not None  # an error is final; Ctrl-C is not
                 continue
-            folder = Path(result.get_best_checkpoint(METRIC, MODE).path)
+            folder = Path(result.get_best_checkpoint(metric.name, metric.mode).path)
             metrics = json.loads((folder / "metrics.json").read_text())
             test, fresh = evaluate_once(task, folder, Path(result.path), data)
+            tested = {metric.test_name: test[metric.test_key], "test_loss": test.get("loss")}
             if fresh:
-                tracker.log_trial_metrics(trial_id, {"test_accuracy": test["accuracy"], "test_loss": test["loss"]})
+                tracker.log_trial_metrics(trial_id, {k: v for k, v in tested.items() if v is not None})
             records.append({"index": result.config["grid_index"], "trial_id": trial_id, "metrics": metrics,
-                            "test_accuracy": test["accuracy"], "test_loss": test["loss"], "checkpoint": str(folder)})
+                            **tested, "checkpoint": str(folder)})
     if interrupted.is_set():
         print(f"interrupted during the test passes: {len(records)} run(s) tested and kept; resume to test the rest",
               flush=True)
@@ -95,7 +106,7 @@ def evaluate_once(task: Task, checkpoint: Path, trial_folder: Path, data: Any) -
     from experiments.training import pick_device
 
     test = task.evaluate_checkpoint(checkpoint, data, pick_device())
-    result = {"checkpoint": checkpoint.name, "accuracy": test["accuracy"], "loss": test["loss"]}
+    result = {"checkpoint": checkpoint.name, task.metric.test_key: test[task.metric.test_key], "loss": test.get("loss")}
     staging = kept.with_name(f".{TEST_RESULT}.tmp")
     staging.write_text(json.dumps(result) + "\n")
     staging.replace(kept)

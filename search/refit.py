@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from experiments.task import Task
-from search.engine import BEST, is_warm_start
+from search.engine import is_warm_start
 from search.grid import train_and_test
 
 REFIT_SEED = 1000  # refits train with seed + this: a fresh draw, not a replay of the search trial
@@ -36,18 +36,21 @@ def refit_winners(
     then `done` alone, so the resumed grid is asked for the same configurations)."""
     from search.tracking import MlflowSearchTracker
 
-    ranked = [r for r in rows if r[BEST] is not None]
+    metric = task.metric
+    val, searched, best_key = metric.name, f"search_{metric.name}", metric.best_key
+    ranked = [r for r in rows if r[best_key] is not None]
     warm = [r for r in ranked if is_warm_start(r, list(warm_points))]
     refit_already = {r["search_trial"] for r in done}
     best = [r for r in ranked[: args.refit] if r["trial_id"] not in refit_already]
     scored = best + [r for r in warm if r not in best and r["trial_id"] not in refit_already]
     if not scored:
-        return sorted(done, key=lambda r: -r["val_accuracy"]), True
+        return sorted(done, key=lambda r: metric.sort_key(r[val])), True
     configs = [{**r["params"], "epochs": args.refit_epochs, "seed": args.seed + REFIT_SEED} for r in scored]
     refit_subset = args.refit_subset or None  # None: the whole training split
     data = search_data if refit_subset == args.subset else task.load_data(args.data_dir, refit_subset, 0)
     tracker = MlflowSearchTracker(tracking_uri, args.experiment, name, search_params={},
-                                  trial_params=task.fixed_params(data), max_epochs=args.refit_epochs, phase="refit")
+                                  trial_params=task.fixed_params(data), max_epochs=args.refit_epochs, phase="refit",
+                                  metric=metric)
     extra = f" and {len(scored) - len(best)} warm start(s)" if len(scored) > len(best) else ""
     which = (f"{len(best)} more of the {args.refit} best configuration(s){extra} ({len(done)} refit before, kept)"
              if done else f"the {len(best)} best configuration(s){extra}")
@@ -58,14 +61,14 @@ def refit_winners(
     refits = []
     for record in records:
         rank, metrics = record["index"], record["metrics"]
-        tracker.log_trial_metrics(record["trial_id"], {"search_val_accuracy": scored[rank][BEST]})
+        tracker.log_trial_metrics(record["trial_id"], {searched: scored[rank][best_key]})
         refits.append({
             "rank": ranked.index(scored[rank]) + 1, "warm_start": scored[rank] in warm,
-            "search_trial": scored[rank]["trial_id"], "search_val_accuracy": scored[rank][BEST],
-            "refit_trial": record["trial_id"], "val_accuracy": metrics["val_accuracy"], "epoch": metrics["epoch"],
-            "epochs": args.refit_epochs, "test_accuracy": record["test_accuracy"], "test_loss": record["test_loss"],
+            "search_trial": scored[rank]["trial_id"], searched: scored[rank][best_key],
+            "refit_trial": record["trial_id"], val: metrics[val], "epoch": metrics["epoch"],
+            "epochs": args.refit_epochs, metric.test_name: record[metric.test_name], "test_loss": record["test_loss"],
             "train_seconds": metrics["train_seconds"], "checkpoint": record["checkpoint"], "params": configs[rank],
             "train_size": len(data.train),
         })
     kept = [*done, *refits] if finished or not done else list(done)  # a grown grid counts once it has ended
-    return sorted(kept, key=lambda r: -r["val_accuracy"]), finished
+    return sorted(kept, key=lambda r: metric.sort_key(r[val])), finished

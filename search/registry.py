@@ -3,10 +3,10 @@
 The summarizer's export folder (`model_checkpoints/<task>/<best>/`) is logged as a pyfunc (`search.serving`)
 with its signature and an input example, under a run tagged `tunelab.kind=export` in the task's experiment, and
 registered as `tunelab-<task>` (CIFAR-10: `tunelab-cifar10`). The alias `champion` moves to a new version only
-when its validation accuracy beats the current champion's, the same rule the export follows (and, like the export,
-a champion validated on another split — `tunelab.validation`, "random" where untagged — is not compared: the
-summarizer's new best takes the alias). Registering the
-same weights again is a no-op, so the summarizer can run as often as it likes.
+when its validation score beats the current champion's in the task's direction (`Task.metric`: a higher accuracy,
+a lower RMSE), the same rule the export follows (and, like the export, a champion validated on another split —
+`tunelab.validation`, "random" where untagged — is not compared: the summarizer's new best takes the alias).
+Registering the same weights again is a no-op, so the summarizer can run as often as it likes.
 """
 
 from __future__ import annotations
@@ -19,11 +19,10 @@ from pathlib import Path
 
 from experiments import ensemble
 from experiments.summarize import has_weights, recorded_validation
-from experiments.task import Task
+from experiments.task import ACCURACY, Metric, Task
 
 CHAMPION = "champion"
 WEIGHTS_TAG = "tunelab.weights_sha256"
-VAL_TAG = "tunelab.val_accuracy"
 VALIDATION_TAG = "tunelab.validation"  # how the validation split was drawn: scores compare only within one
 # what a loader needs besides MLflow; the packages of this project travel as the model's code
 REQUIREMENTS = ("torch", "transformers", "tokenizers", "safetensors", "numpy", "pandas", "pillow")
@@ -35,6 +34,11 @@ class Registration:
     version: str
     champion: bool
     new: bool
+
+
+def val_tag(metric: Metric) -> str:
+    """The version tag holding its validation score, named after the metric (`tunelab.<metric name>`)."""
+    return f"tunelab.{metric.name}"
 
 
 def registered_name(task: Task) -> str:
@@ -82,7 +86,7 @@ def register_best(task: Task, export_folder: Path, tracking_uri: str, experiment
     best_file = export_folder / "best.json"
     if task.serving_example is None or not best_file.is_file():
         return None
-    best = json.loads(best_file.read_text())
+    best, metric = json.loads(best_file.read_text()), task.metric
     folder = export_folder / best["path"]
     if not has_weights(folder):
         return None
@@ -96,13 +100,11 @@ def register_best(task: Task, export_folder: Path, tracking_uri: str, experiment
     else:
         column, examples = task.serving_example()
         example = pd.DataFrame({column: examples})
-        output = pd.DataFrame(
-            [{"label": label, "probability": p} for label, p in ensemble.predict(task, folder, examples)]
-        )
+        output = pd.DataFrame([ensemble.prediction_record(p) for p in ensemble.predict(task, folder, examples)])
         mlflow.set_tracking_uri(tracking_uri)
         with mlflow.start_run(experiment_id=experiment_id, run_name=f"export {best['name']}",
                               tags={"tunelab.kind": "export", "tunelab.export": best["name"]}):
-            mlflow.log_metrics({"val_accuracy": best["val_accuracy"], "test_accuracy": best["test_accuracy"]})
+            mlflow.log_metrics({key: best[key] for key in (metric.name, metric.test_name)})
             info = mlflow.pyfunc.log_model(
                 name="model", python_model=serving.__file__, model_config={"column": column},
                 artifacts={serving.ARTIFACT: str(folder)},
@@ -110,16 +112,17 @@ def register_best(task: Task, export_folder: Path, tracking_uri: str, experiment
                 pip_requirements=_requirements(), registered_model_name=name,
             )
         version, new = client.get_model_version(name, str(info.registered_model_version)), True
-        for key, value in {WEIGHTS_TAG: weights, VAL_TAG: best["val_accuracy"], "tunelab.export": best["name"],
-                           "tunelab.test_accuracy": best["test_accuracy"], VALIDATION_TAG: validation}.items():
+        for key, value in {WEIGHTS_TAG: weights, val_tag(metric): best[metric.name], "tunelab.export": best["name"],
+                           f"tunelab.{metric.test_name}": best[metric.test_name], VALIDATION_TAG: validation}.items():
             client.set_model_version_tag(name, version.version, key, str(value))
-    champion = _move_champion(client, name, version.version, best["val_accuracy"], validation)
+    champion = _move_champion(client, name, version.version, best[metric.name], validation, metric)
     return Registration(name, str(version.version), champion, new)
 
 
-def _move_champion(client, name: str, version: str, val_accuracy: float, validation: str = "random") -> bool:
-    """The alias follows the best validation accuracy, like best.json: a worse model validated the same way never
-    takes it."""
+def _move_champion(client, name: str, version: str, val_score: float, validation: str = "random",
+                   metric: Metric = ACCURACY) -> bool:
+    """The alias follows the best validation score, like best.json: a model no better (by the metric's direction)
+    and validated the same way never takes it."""
     from mlflow.exceptions import MlflowException
 
     try:
@@ -129,7 +132,8 @@ def _move_champion(client, name: str, version: str, val_accuracy: float, validat
     if current is not None and current.version == version:
         return True
     comparable = current is not None and current.tags.get(VALIDATION_TAG, "random") == validation
-    if comparable and float(current.tags.get(VAL_TAG, "-inf")) >= val_accuracy:
+    recorded = current.tags.get(val_tag(metric)) if comparable else None
+    if recorded is not None and not metric.better(val_score, float(recorded)):
         return False
     client.set_registered_model_alias(name, CHAMPION, version)
     return True

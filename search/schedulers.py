@@ -1,4 +1,4 @@
-"""ASHA that never stops the warm-start trials.
+"""ASHA that never stops the warm-start trials, and the stopper that ends a search whose trials miss its metric.
 
 A warm start says "this configuration is known to be good"; at ASHA's first rungs (a quarter epoch in) a good
 configuration with a long warm-up can still look weak, and plain ASHA drops it — measured on IMDB: the preset
@@ -13,6 +13,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from ray.tune import Stopper
+from ray.tune.result import DEBUG_METRICS, DONE
 from ray.tune.schedulers import ASHAScheduler, TrialScheduler
 
 
@@ -33,3 +35,22 @@ class WarmStartASHA(ASHAScheduler):
         if decision == TrialScheduler.STOP and unfinished and self.is_protected(trial):
             return TrialScheduler.CONTINUE
         return decision
+
+
+class MetricCheck(Stopper):
+    """Stops every trial at the first result without the task's metric. Tune's own check (switched off by the
+    engine) raises inside `fit()` instead: a traceback, and the MLflow runs left RUNNING. Here `fit()` returns, the
+    stopped trial's last result is the one without the metric, and the engine says so in one line
+    (`search.engine.missing_metric`)."""
+
+    def __init__(self, metric: str) -> None:
+        self.metric = metric
+        self.missing = False
+
+    def __call__(self, trial_id: str, result: dict) -> bool:
+        reported = set(result) - {*DEBUG_METRICS, DONE}
+        self.missing = self.missing or (self.metric not in result and len(reported) > 1)
+        return self.missing
+
+    def stop_all(self) -> bool:
+        return self.missing

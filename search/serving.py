@@ -1,4 +1,4 @@
-"""The MLflow pyfunc that serves an exported model: raw inputs in, labels and probabilities out.
+"""The MLflow pyfunc that serves an exported model: raw inputs in, labels and probabilities (a regression: values) out.
 
 `mlflow.pyfunc.load_model("models:/tunelab-imdb@champion")` rebuilds it in any process: the export folder
 (weights, config, tokenizer or image processor) travels as the model's artifact and this project's packages as
@@ -34,8 +34,7 @@ class ExportedModel(mlflow.pyfunc.PythonModel):
         inputs = model_input[self.column].tolist()
         from experiments import ensemble
 
-        rows = ensemble.predict(self.task, self.folder, inputs)
-        return pd.DataFrame({"label": [label for label, _ in rows], "probability": [p for _, p in rows]})
+        return pd.DataFrame([ensemble.prediction_record(p) for p in ensemble.predict(self.task, self.folder, inputs)])
 
 
 mlflow.models.set_model(ExportedModel())  # logged as code (models from code), not as a pickled object

@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
         if registered is not None:
             state = "registered" if registered.new else "already registered as"
             alias = f"; alias @champion -> version {registered.version}" if registered.champion else \
-                " (the champion stays: it has the better validation accuracy)"
+                f" (the champion stays: it has the better validation {task.metric.label})"
             print(f"{task.key}: {state} {registered.name} version {registered.version}{alias}   load: "
                   f"mlflow.pyfunc.load_model('models:/{registered.name}@champion')")
     return code

@@ -18,7 +18,7 @@ from typing import Any
 
 from ray.tune import Callback
 
-from search.engine import METRIC
+from experiments.task import ACCURACY, Metric
 
 SEARCH_TAG = "tunelab.search"
 TRIAL_TAG = "tunelab.trial_id"
@@ -119,6 +119,7 @@ class MlflowSearchTracker(Callback):
         max_epochs: int,
         resolve: Callable[[dict[str, Any]], dict[str, Any]] = dict,
         phase: str = "search",
+        metric: Metric = ACCURACY,
     ) -> None:
         self.tracking_uri = tracking_uri
         self.experiment = experiment
@@ -126,7 +127,7 @@ class MlflowSearchTracker(Callback):
         self.search_params = search_params
         self.trial_params = trial_params  # fixed settings every child records (tokenizer, max length…)
         self.max_epochs = max_epochs
-        self.metric = METRIC  # the engine's one selection metric, maximised
+        self.metric = metric  # the task's selection metric: each child logs its best
         self.resolve = resolve  # sampler output → the config fields a trial trains with
         self.phase = phase  # "search", or "refit" for the winners trained again (children of the same parent)
         self._client = None
@@ -212,15 +213,15 @@ class MlflowSearchTracker(Callback):
             if isinstance(v, int | float) and not isinstance(v, bool) and k not in ("timestamp", "pid")
         ]
         self.client.log_batch(run_id, metrics=metrics)
-        value = result.get(self.metric)
-        if value is not None and value > self._best.get(trial.trial_id, (float("-inf"), None))[0]:
+        value = result.get(self.metric.name)
+        if self.metric.better(value, self._best.get(trial.trial_id, (None, None))[0]):
             self._best[trial.trial_id] = (float(value), None)
 
     def on_checkpoint(self, iteration, trials, trial, checkpoint, **info) -> None:
         """Remember the checkpoint that belongs to the trial's best result so far."""
         best = self._best.get(trial.trial_id)
-        last = trial.last_result.get(self.metric) if trial.last_result else None
-        if best is not None and last is not None and last >= best[0]:
+        last = trial.last_result.get(self.metric.name) if trial.last_result else None
+        if best is not None and last is not None and not self.metric.better(best[0], last):
             self._best[trial.trial_id] = (best[0], checkpoint.path)
 
     def _finish(self, trial, status: str, mlflow_status: str) -> None:
@@ -228,7 +229,7 @@ class MlflowSearchTracker(Callback):
         self.client.set_tag(run_id, STATUS_TAG, status)
         best_value, best_path = self._best.get(trial.trial_id, (None, None))
         if best_value is not None:
-            self.client.log_metric(run_id, f"best_{self.metric}", best_value)
+            self.client.log_metric(run_id, self.metric.best_key, best_value)
         if best_path and os.path.isdir(best_path):
             self.client.log_artifacts(run_id, best_path, artifact_path="best_checkpoint")
         self.client.set_terminated(run_id, status=mlflow_status)
@@ -264,6 +265,16 @@ class MlflowSearchTracker(Callback):
                 self.client.set_tag(run_id, f"tunelab.{key}", str(value)[:5000])
         self.client.log_text(run_id, ranked_table, "ranked_trials.txt")
         self.client.set_terminated(run_id, status=status)
+
+    def end_search(self, status: str) -> None:
+        """Close a search that stopped before it could rank anything: its parent run gets `status`, and each of
+        its runs still RUNNING (trials Tune stopped along with the search get no completion callback) KILLED."""
+        query = f"tags.`{SEARCH_TAG}` = '{self.search_name}' and attributes.status = 'RUNNING'"
+        parent = self.start_parent()
+        for run in self.client.search_runs([self.experiment_id()], filter_string=query, max_results=10_000):
+            if run.info.run_id != parent:
+                self.client.set_terminated(run.info.run_id, status="KILLED")
+        self.client.set_terminated(parent, status=status)
 
     def log_trial_metrics(self, trial_id: str, metrics: dict[str, float]) -> None:
         """Numbers measured after a trial ended (a refit's test accuracy) on that trial's child run."""

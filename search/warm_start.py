@@ -25,7 +25,8 @@ def source_configs(task: Task, source: str, root: str) -> list[dict[str, Any]]:
         summary = Path(root) / name / "search_summary.json"
         if "://" in root or not summary.is_file():
             raise UsageError(f"--warm-start {source}: no search {name!r} with a summary under {root}")
-        rows = [r for r in json.loads(summary.read_text())["rows"] if r.get("best_val_accuracy") is not None]
+        rows = [r for r in json.loads(summary.read_text())["rows"]  # ranked best first by the task's metric
+                if r.get(task.metric.best_key) is not None]
         if not rows:
             raise UsageError(f"--warm-start {source}: search {name!r} has no scored trial")
         return [r["params"] for r in rows[:FROM_SEARCH]]

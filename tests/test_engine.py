@@ -197,7 +197,7 @@ def test_the_summarizer_exports_the_ensemble_of_a_searchs_refits_that_validation
     assert "no ensemble of search syn's 3 refits scores higher on validation" in capsys.readouterr().out
 
     chosen = [0, 2]
-    monkeypatch.setattr(ensemble, "select_members", lambda probabilities, labels: chosen)
+    monkeypatch.setattr(ensemble, "select_members", lambda probabilities, labels, metric: chosen)
     folder = summarize_into(tmp_path / "picked", "--all-weights") / "search_syn_ensemble"
     kept = json.loads((folder / "ensemble.json").read_text())
     assert [Path(source).resolve() for source in kept["sources"]] == [members[i].resolve() for i in chosen]
@@ -607,11 +607,12 @@ def test_a_grid_tests_each_checkpoint_once_and_ctrl_c_ends_its_test_passes(tmp_p
     import signal
     import types
 
+    from experiments.task import ACCURACY
     from search.grid import evaluate_once, interruptible
 
     calls = []
-    task = types.SimpleNamespace(evaluate_checkpoint=lambda folder, data, device: calls.append(folder.name) or {
-        "accuracy": 0.5 + len(calls) / 10, "loss": 1.0})
+    task = types.SimpleNamespace(metric=ACCURACY, evaluate_checkpoint=lambda folder, data, device: calls.append(
+        folder.name) or {"accuracy": 0.5 + len(calls) / 10, "loss": 1.0})
     first, second = tmp_path / "checkpoint_000001", tmp_path / "checkpoint_000002"
     assert evaluate_once(task, first, tmp_path, None) == ({"checkpoint": first.name, "accuracy": 0.6, "loss": 1.0},
                                                           True)

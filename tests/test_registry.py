@@ -133,7 +133,9 @@ def test_the_champion_moves_only_past_a_better_model_validated_the_same_way():
     which the summarizer chose under the current split, takes the alias even with a lower number."""
     from types import SimpleNamespace
 
-    from search.registry import VAL_TAG, VALIDATION_TAG, _move_champion
+    from experiments.task import ACCURACY
+    from search.registry import VALIDATION_TAG, _move_champion, val_tag
+    from tests.synthetic_regression import RMSE
 
     class Client:
         def __init__(self, tags):
@@ -145,8 +147,11 @@ def test_the_champion_moves_only_past_a_better_model_validated_the_same_way():
         def set_registered_model_alias(self, name, alias, version):
             self.moved = version
 
-    older_random = Client({VAL_TAG: "0.91"})  # tagged before validation protocols were: random
+    older_random = Client({val_tag(ACCURACY): "0.91"})  # tagged before validation protocols were: random
     assert _move_champion(older_random, "m", "2", 0.89, "blocks") and older_random.moved == "2"
-    same_split = Client({VAL_TAG: "0.91", VALIDATION_TAG: "blocks"})
+    same_split = Client({val_tag(ACCURACY): "0.91", VALIDATION_TAG: "blocks"})
     assert not _move_champion(same_split, "m", "2", 0.89, "blocks") and same_split.moved is None
     assert _move_champion(same_split, "m", "2", 0.92, "blocks") and same_split.moved == "2"
+    lower_is_better = Client({val_tag(RMSE): "0.40", VALIDATION_TAG: "blocks"})  # a task that minimises
+    assert not _move_champion(lower_is_better, "m", "2", 0.45, "blocks", RMSE) and lower_is_better.moved is None
+    assert _move_champion(lower_is_better, "m", "2", 0.35, "blocks", RMSE) and lower_is_better.moved == "2"

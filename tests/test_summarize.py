@@ -298,7 +298,7 @@ def test_a_search_trial_exported_before_is_not_tested_again_unless_it_changed(tm
 
     def candidate(val):
         return Candidate(task="imdb", family="gru", name="search_s", source="search s", config={"lr": 0.01},
-                         val_accuracy=val, test_accuracy=None, epochs=2, train_seconds=1.0, params=None,
+                         val_score=val, test_score=None, epochs=2, train_seconds=1.0, params=None,
                          throughput=None, history=[], checkpoint=tmp_path)
 
     (tmp_path / "search_s").mkdir()
@@ -308,7 +308,7 @@ def test_a_search_trial_exported_before_is_not_tested_again_unless_it_changed(tm
     same, retrained = candidate(0.7), candidate(0.71)
     reuse_export(same, tmp_path)
     reuse_export(retrained, tmp_path)
-    assert (same.test_accuracy, same.params) == (0.69, 123) and retrained.test_accuracy is None
+    assert (same.test_score, same.params) == (0.69, 123) and retrained.test_score is None
 
 
 def test_throughputs_measured_under_different_settings_carry_their_setting():

@@ -79,6 +79,7 @@ class SizeReporter:
     def __init__(self, inner, size: dict[str, float]) -> None:
         self.inner, self.size = inner, size
         self.report_every = getattr(inner, "report_every", 1.0)  # the loop asks the reporter it is given
+        self.metric = getattr(inner, "metric", TASK.metric)
 
     def report(self, metrics: dict[str, float], checkpoint_dir: str) -> None:
         self.inner.report({**metrics, **self.size}, checkpoint_dir)
@@ -241,7 +242,7 @@ def comparison(ranked: list) -> list[str]:
         top = models[0]
         speed = f", {top.throughput:.0f} img/s" if top.throughput else ""
         size = f"{top.params / 1e6:.2f} M params" if top.params else "? params"
-        parts.append(f"best {name.upper()} `{top.name}`: test {with_error(top.test_accuracy, TEST_IMAGES, True)} "
+        parts.append(f"best {name.upper()} `{top.name}`: test {with_error(top.test_score, TEST_IMAGES, True)} "
                      f"with {size}{speed}")
     text = ["; ".join(parts) + "."]
     vit, swin = families.get("vit", [None])[0], families.get("swin", [None])[0]
@@ -254,8 +255,8 @@ def comparison(ranked: list) -> list[str]:
             f"tokens under global attention against {tokens['swin']} in Swin's first stage."
         )
     if vit and swin:
-        first, second = sorted((vit, swin), key=lambda e: -e.test_accuracy)
-        gap, error = gap_and_error(first.test_accuracy, second.test_accuracy, TEST_IMAGES)
+        first, second = sorted((vit, swin), key=lambda e: -e.test_score)
+        gap, error = gap_and_error(first.test_score, second.test_score, TEST_IMAGES)
         found = verdict(gap, error)
         budget = ", ".join(f"{e.family.upper()} {training_budget(e)}" for e in (vit, swin))
         text.append(
@@ -335,7 +336,7 @@ def plots(ranked: list, folder: Path) -> list[tuple[str, str]]:
         fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
         for name in sorted({e.family for e in points}):
             group = [e for e in points if e.family == name]
-            accuracy = [e.test_accuracy for e in group]
+            accuracy = [e.test_score for e in group]
             left.scatter([e.params / 1e6 for e in group], accuracy, label=name.upper())
             right.scatter([gmacs(e.config) for e in group], accuracy, label=name.upper())
         left.set(xlabel="parameters (M)", ylabel="test accuracy", title="Accuracy vs size")

@@ -178,7 +178,7 @@ def comparison(ranked: list) -> list[str]:
     """Direction, depth and dropout, each read only from two one-config runs that differ in that setting alone:
     the presets change several at once (every bidirectional one also has 1 layer), and an average over them
     would credit one setting with another's effect. What no such pair settles is left to an ablation."""
-    pool = [e for e in ranked if e.source.startswith("one-config") and e.test_accuracy is not None]
+    pool = [e for e in ranked if e.source.startswith("one-config") and e.test_score is not None]
     text = []
     for key, label in FACTORS.items():
         crossing = [(a, b) for i, a in enumerate(pool) for b in pool[i + 1:]
@@ -187,7 +187,7 @@ def comparison(ranked: list) -> list[str]:
             continue
         matched = [(a, b) for a, b in crossing if differences(a, b) == {key}]
         for a, b in matched:
-            gap, error = gap_and_error(a.test_accuracy, b.test_accuracy, TEST_REVIEWS)
+            gap, error = gap_and_error(a.test_score, b.test_score, TEST_REVIEWS)
             found = verdict(gap, error)
             speed = (f"; `{a.name}` trained {a.throughput / b.throughput:.2f}× as fast (same machine and threads)"
                      if a.throughput and b.throughput
@@ -210,10 +210,10 @@ def comparison(ranked: list) -> list[str]:
                 "measures it one factor at a time (section Ablations, where one has run)."
             )
     best = ranked[0] if ranked else None
-    if (best is not None and best.test_accuracy is not None and best.val_accuracy - best.test_accuracy > 0.01
+    if (best is not None and best.test_score is not None and best.val_score - best.test_score > 0.01
             and best.validation == "random"):
         text.append(
-            f"`{best.name}` scores {(best.val_accuracy - best.test_accuracy) * 100:.1f} points higher on validation "
+            f"`{best.name}` scores {(best.val_score - best.test_score) * 100:.1f} points higher on validation "
             "than on test. The validation reviews are drawn at random from the train split, so many share a movie "
             "with training reviews (the test split holds other movies), and validation rewards a model that has "
             "learnt movie names. `python -m experiments.benchmarks.imdb_val_leak "

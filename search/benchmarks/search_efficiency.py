@@ -35,7 +35,7 @@ def trajectory(summary: dict) -> list[float]:
     for row in summary["rows"]:
         path = Path(row["path"]) / "result.json"
         if path.is_file():
-            epochs += [(r["timestamp"], r["val_accuracy"]) for r in map(json.loads, path.read_text().splitlines())]
+            epochs += [(r["timestamp"], r[TASK.metric.name]) for r in map(json.loads, path.read_text().splitlines())]
     best, curve = 0.0, []
     for _, accuracy in sorted(epochs):
         best = max(best, accuracy)
@@ -69,7 +69,7 @@ def run_strategy(strategy: str, seed: int, args: argparse.Namespace, data) -> di
     reached = {t: next((i + 1 for i, best in enumerate(curve) if best >= t), None) for t in args.target}
     return {
         "strategy": strategy, "seed": seed, "trial_epochs": summary["trial_epochs"],
-        "wall_min": summary["wall_seconds"] / 60, "best_val": summary["best_val_accuracy"],
+        "wall_min": summary["wall_seconds"] / 60, "best_val": summary[TASK.metric.best_key],
         "test_of_best": test["accuracy"], "test_error": error,
         **{f"epochs_to_{t:g}": n for t, n in reached.items()}, "curve": curve,
     }
