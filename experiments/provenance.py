@@ -38,7 +38,7 @@ def origins(entry: Any, searches: list[dict[str, Any]], task: Task) -> list[str]
             return [next((refit_origin(search, r) for r in refits if str(r["checkpoint"]).endswith(source)),
                          f"a refit of search `{search['search']}` not in its record") for source in sources]
         if entry.name in (f"search_{search['search']}", f"search_{search['search']}_{entry.family}"):
-            rows = refits or [r for r in search["rows"] if r.get("best_val_accuracy") is not None]
+            rows = refits or [r for r in search["rows"] if r.get(task.metric.best_key) is not None]
             row = next((r for r in rows if task.family(r["params"]) == entry.family), None)
             if row is not None:
                 return [refit_origin(search, row)]
