@@ -270,5 +270,5 @@ TASK = Task(
         ("reads", lambda c: c.get("max_len", MAX_LEN)),  # tokens per review; configs before the field read 400
     ),
     comparison=comparison,
-    attachments=("search_efficiency",),
+    attachments=("search_efficiency", "imdb_fidelity"),
 )
