@@ -106,9 +106,15 @@ def test_the_ensembles_benchmark_scores_each_model_and_their_average(members, ca
 
     task = get_task(TASK_KEY)
     data = task.load_data(None, None, 0)
-    tests = [task.split_probabilities(m, data, "test", None)[0] for m in members]
+    vals = [task.split_probabilities(m, data, "val", None)[0] for m in members]
     capsys.readouterr()
-    assert ensembles.main([str(m) for m in members]) == 0
+    assert ensembles.main([str(m) for m in members]) == 0  # validation by default: it informs a default
+    lines = capsys.readouterr().out.splitlines()
+    assert " val examples" in lines[0]
+    assert [float(line.split()[0]) for line in lines[1:3]] == pytest.approx(
+        [round(ensemble.scores(v, data.val.y)["accuracy"], 4) for v in vals], abs=1e-4)
+    tests = [task.split_probabilities(m, data, "test", None)[0] for m in members]
+    assert ensembles.main([str(m) for m in members] + ["--split", "test"]) == 0
     lines = capsys.readouterr().out.splitlines()
     singles = [float(line.split()[0]) for line in lines[1:3]]
     assert singles == pytest.approx([round(ensemble.scores(t, data.test.y)["accuracy"], 4) for t in tests], abs=1e-4)

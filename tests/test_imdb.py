@@ -235,11 +235,12 @@ def test_val_leak_benchmark_rebuilds_the_validation_split_runs_train_on(imdb_dir
 
     record = one_epoch_run(imdb_dir, tmp_path, "tiny_leak")
     capsys.readouterr()
-    argv = [record["checkpoint"], str(tmp_path / "not_a_model"), "--data-dir", str(imdb_dir), "--test-sample", "50"]
+    argv = [record["checkpoint"], "--data-dir", str(imdb_dir), "--test-sample", "50"]
     assert imdb_val_leak.main(argv) == 0
     rows = {line.split()[0]: line.split() for line in capsys.readouterr().out.splitlines() if line.strip()}
     assert float(rows["best"][1]) == pytest.approx(record["val_accuracy"], abs=1e-4)
-    assert rows["not_a_model"][1] == "skipped:"
+    with pytest.raises(CheckpointError, match="not_a_model"):  # refused before any data is loaded
+        imdb_val_leak.main([str(tmp_path / "not_a_model"), *argv])
 
 
 def test_reading_length_benchmark_scores_an_export_as_evaluate_does(imdb_dir, tmp_path, capsys):
@@ -248,7 +249,14 @@ def test_reading_length_benchmark_scores_an_export_as_evaluate_does(imdb_dir, tm
     record = one_epoch_run(imdb_dir, tmp_path, "tiny_read")
     capsys.readouterr()
     argv = [record["checkpoint"], "--data-dir", str(imdb_dir), "--max-len", "10", "400", "--long", "10"]
-    assert imdb_reading_length.main(argv) == 0
+    assert imdb_reading_length.main([*argv, "--record", str(tmp_path / "reading.json")]) == 0
+    rows = {int(line.split()[2]): line.split()[3:] for line in capsys.readouterr().out.splitlines()
+            if line.startswith("best ")}
+    assert float(rows[400][0]) == pytest.approx(record["val_accuracy"], abs=1e-4)  # validation by default
+    written = json.loads((tmp_path / "reading.json").read_text())
+    assert written["split"] == "val" and written["exports"]["best"]["accuracy"]["400"]["all"] == pytest.approx(
+        record["val_accuracy"])
+    assert imdb_reading_length.main([*argv, "--split", "test"]) == 0
     rows = {int(line.split()[2]): line.split()[3:] for line in capsys.readouterr().out.splitlines()
             if line.startswith("best ")}
     assert float(rows[400][0]) == pytest.approx(record["test_accuracy"], abs=1e-4)  # read as trained: evaluate's

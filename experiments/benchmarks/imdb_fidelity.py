@@ -171,10 +171,26 @@ def train_one(name: str, fields: dict[str, Any], run: Run, data_dir: str, runs_d
     shutil.rmtree(run_dir / "state", ignore_errors=True)
 
 
+def seed_from_record(record: Path, runs_dir: Path) -> int:
+    """The runs a committed record holds count as done: a study resumed on a fresh machine trains only the rest."""
+    if not record.is_file():
+        return 0
+    seeded = 0
+    for name, entry in json.loads(record.read_text())["configs"].items():
+        for kind, run in entry["runs"].items():
+            if not (runs_dir / name / kind / "record.json").is_file():
+                write_json_atomically(runs_dir / name / kind / "record.json", run)
+                seeded += 1
+    return seeded
+
+
 def run_study(args: argparse.Namespace) -> int:
     import torch
 
     torch.set_num_threads(args.threads)
+    seeded = seed_from_record(args.record_dir / f"{STEM}.json", args.runs_dir)
+    if seeded:
+        print(f"{seeded} finished run(s) taken from {args.record_dir / f'{STEM}.json'}")
     configs = study_configs()
     names = list(configs)[args.worker::args.workers]
     for name in names:
@@ -212,6 +228,8 @@ def bootstrap_interval(x: list[float], y: list[float], draws: int = 2000, seed: 
         rho = spearman([x[i] for i in pick], [y[i] for i in pick])
         if not np.isnan(rho):
             values.append(rho)
+    if not values:  # no draw ranks anything (a proxy that ties every configuration)
+        return float("nan"), float("nan")
     return float(np.percentile(values, 5)), float(np.percentile(values, 95))
 
 
@@ -266,13 +284,7 @@ def collect(args: argparse.Namespace) -> int:
     study = {
         "command": "python -m experiments.benchmarks.imdb_fidelity collect",
         "truth": "validation accuracy after the refit budget (all training reviews, 4 epochs, one-cycle, seed 1000)",
-        "configs": {n: {"config": r[next(iter(r))]["config"], "full_val_accuracy": truth.get(n),
-                        "runs": {k: {"curve": v["curve"], "train_seconds": v["train_seconds"],
-                                     "train_reviews": v["train_reviews"], "mean_tokens_read": v["mean_tokens_read"],
-                                     "load_average_start": v["load_average_start"],
-                                     "load_average_end": v["load_average_end"], "machine": v["machine"],
-                                     "precision": v["precision"]} for k, v in r.items()}}
-                    for n, r in records.items()},
+        "configs": {n: {"full_val_accuracy": truth.get(n), "runs": r} for n, r in records.items()},
         "proxies": rows,
     }
     write_json_atomically(out / f"{STEM}.json", study)
@@ -384,6 +396,7 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--workers", type=int, default=1, help="processes sharing the configurations")
     run.add_argument("--threads", type=int, default=1, help="torch threads of this process")
     run.add_argument("--runs-dir", type=Path, default=RUNS_DIR)
+    run.add_argument("--record-dir", type=Path, default=RECORD_DIR, help="where the committed record is read from")
     gather = commands.add_parser("collect", help="the rank correlations and the committed record")
     gather.add_argument("--runs-dir", type=Path, default=RUNS_DIR)
     gather.add_argument("--record-dir", type=Path, default=RECORD_DIR)

@@ -1,0 +1,68 @@
+"""The fidelity study's arithmetic on made-up curves: rank correlation, proxy costs, the choice, the resume."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from experiments.benchmarks import imdb_fidelity as fidelity
+
+
+def record(name: str, kind: str, scores: list[float], reviews: int, tokens: float) -> dict:
+    return {"config_name": name, "run": {"kind": kind}, "train_reviews": reviews, "mean_tokens_read": tokens,
+            "curve": [{"epoch": (i + 1) * 0.25, "val_accuracy": s} for i, s in enumerate(scores)],
+            "train_seconds": 1.0, "load_average_start": 0.5, "load_average_end": 1.5,
+            "machine": {"cpu": "test", "torch_threads": 1}, "precision": "fp32"}
+
+
+def study(truths: list[float], early: list[float]) -> dict:
+    """Full curves whose last point is the truth; a sub5k run whose 0.75-epoch score is `early`."""
+    records = {}
+    for index, (truth, first) in enumerate(zip(truths, early, strict=True)):
+        name = f"c{index}"
+        records[name] = {
+            "full": record(name, "full", [0.6] * 15 + [truth], 20_000, 200.0),
+            "sub5k": record(name, "sub5k", [0.5, 0.55, first, 0.7, 0.7, 0.7, 0.7, 0.7], 5_000, 200.0),
+        }
+    return records
+
+
+def test_spearman_ranks_with_ties():
+    assert fidelity.spearman([1, 2, 3, 4], [10, 20, 30, 40]) == pytest.approx(1.0)
+    assert fidelity.spearman([1, 2, 3, 4], [4, 3, 2, 1]) == pytest.approx(-1.0)
+    assert fidelity.spearman([1, 1, 2, 3], [5, 6, 7, 8]) == pytest.approx(0.9486832981)  # scipy's value
+    assert fidelity.spearman([1, 1, 1], [1, 2, 3]) != fidelity.spearman([1, 1, 1], [1, 2, 3])  # nan: no ranking
+
+
+def test_each_report_is_a_proxy_with_its_cost_and_the_cheapest_good_one_is_chosen():
+    truths = [0.80, 0.85, 0.88, 0.86, 0.83]
+    rows = fidelity.proxies(study(truths, early=[0.70, 0.72, 0.74, 0.73, 0.71]))  # same order as the truth
+    sub = next(r for r in rows if r["proxy"] == "sub5k" and r["epoch"] == 0.75)
+    assert sub["spearman"] == pytest.approx(1.0) and sub["best_by_proxy"] == "c2"
+    assert sub["cost_full_epochs"] == pytest.approx(5_000 * 0.75 / 20_000)
+    assert not any(r["proxy"] == "full" and r["epoch"] == 4 for r in rows), "the truth is not its own proxy"
+    assert fidelity.cheapest_good(rows) is sub  # the full curve is flat until the end: it ranks nothing
+
+    reversed_rows = fidelity.proxies(study(truths, early=[0.74, 0.72, 0.70, 0.71, 0.73]))
+    assert fidelity.cheapest_good(reversed_rows) is None
+    assert "No proxy measured here ranks with Spearman" in fidelity.section(
+        {"command": "x", "truth": "t", "proxies": reversed_rows,
+         "configs": {n: {"full_val_accuracy": r["full"]["curve"][-1]["val_accuracy"], "runs": r}
+                     for n, r in study(truths, [0.74, 0.72, 0.70, 0.71, 0.73]).items()}})
+
+
+def test_collect_writes_the_record_and_a_resumed_study_trains_only_what_it_lacks(tmp_path):
+    runs, out = tmp_path / "runs", tmp_path / "out"
+    for name, kinds in study([0.80, 0.85, 0.88], [0.70, 0.72, 0.74]).items():
+        for kind, run in kinds.items():
+            fidelity.write_json_atomically(runs / name / kind / "record.json", run)
+    args = type("Args", (), {"runs_dir": runs, "record_dir": out})()
+    assert fidelity.collect(args) == 0
+    written = json.loads((out / "imdb_fidelity.json").read_text())
+    assert written["configs"]["c2"]["full_val_accuracy"] == 0.88
+    assert "**sub5k at 0.75 epoch(s)**" in (out / "imdb_fidelity.md").read_text()
+    fresh = tmp_path / "fresh"
+    assert fidelity.seed_from_record(out / "imdb_fidelity.json", fresh) == 6
+    assert fidelity.seed_from_record(out / "imdb_fidelity.json", fresh) == 0
+    assert json.loads((fresh / "c0" / "full" / "record.json").read_text()) == written["configs"]["c0"]["runs"]["full"]
