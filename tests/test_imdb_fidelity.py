@@ -36,25 +36,30 @@ def test_spearman_ranks_with_ties():
 
 
 def test_each_report_is_a_proxy_with_its_cost_and_the_cheapest_good_one_is_chosen():
-    truths = [0.80, 0.85, 0.88, 0.86, 0.83]
-    rows = fidelity.proxies(study(truths, early=[0.70, 0.72, 0.74, 0.73, 0.71]))  # same order as the truth
+    truths = [0.80, 0.85, 0.88, 0.86, 0.83, 0.81, 0.84, 0.87]
+    early = [0.700, 0.720, 0.740, 0.730, 0.710, 0.705, 0.715, 0.735]  # in the truth's order
+    rows = fidelity.proxies(study(truths, early))
     sub = next(r for r in rows if r["proxy"] == "sub5k" and r["epoch"] == 0.75)
     assert sub["spearman"] == pytest.approx(1.0) and sub["best_by_proxy"] == "c2"
     assert sub["cost_full_epochs"] == pytest.approx(5_000 * 0.75 / 20_000)
     assert not any(r["proxy"] == "full" and r["epoch"] == 4 for r in rows), "the truth is not its own proxy"
     assert fidelity.cheapest_good(rows) is sub  # the full curve is flat until the end: it ranks nothing
+    assert fidelity.cheapest_good(fidelity.proxies(study(truths[:5], early[:5]))) is None, "5 configs are too few"
 
-    reversed_rows = fidelity.proxies(study(truths, early=[0.74, 0.72, 0.70, 0.71, 0.73]))
+    backwards = [1.5 - e for e in early]
+    reversed_rows = fidelity.proxies(study(truths, backwards))
     assert fidelity.cheapest_good(reversed_rows) is None
-    assert "No proxy measured here ranks with Spearman" in fidelity.section(
+    assert "the study names no default yet" in fidelity.section(
         {"command": "x", "truth": "t", "proxies": reversed_rows,
          "configs": {n: {"full_val_accuracy": r["full"]["curve"][-1]["val_accuracy"], "runs": r}
-                     for n, r in study(truths, [0.74, 0.72, 0.70, 0.71, 0.73]).items()}})
+                     for n, r in study(truths, backwards).items()}})
 
 
 def test_collect_writes_the_record_and_a_resumed_study_trains_only_what_it_lacks(tmp_path):
     runs, out = tmp_path / "runs", tmp_path / "out"
-    for name, kinds in study([0.80, 0.85, 0.88], [0.70, 0.72, 0.74]).items():
+    truths = [0.80, 0.85, 0.88, 0.86, 0.83, 0.81, 0.84, 0.87]
+    early = [0.70, 0.72, 0.74, 0.73, 0.71, 0.705, 0.715, 0.735]
+    for name, kinds in study(truths, early).items():
         for kind, run in kinds.items():
             fidelity.write_json_atomically(runs / name / kind / "record.json", run)
     args = type("Args", (), {"runs_dir": runs, "record_dir": out})()
@@ -63,6 +68,6 @@ def test_collect_writes_the_record_and_a_resumed_study_trains_only_what_it_lacks
     assert written["configs"]["c2"]["full_val_accuracy"] == 0.88
     assert "**sub5k at 0.75 epoch(s)**" in (out / "imdb_fidelity.md").read_text()
     fresh = tmp_path / "fresh"
-    assert fidelity.seed_from_record(out / "imdb_fidelity.json", fresh) == 6
+    assert fidelity.seed_from_record(out / "imdb_fidelity.json", fresh) == 16
     assert fidelity.seed_from_record(out / "imdb_fidelity.json", fresh) == 0
     assert json.loads((fresh / "c0" / "full" / "record.json").read_text()) == written["configs"]["c0"]["runs"]["full"]
