@@ -184,10 +184,13 @@ def search_section(searches: list[dict[str, Any]], test_examples: int = 0,
     lines = []
     for s in searches:
         resumed = f", resumed {s['resumes']}×" if s.get("resumes") else ""
+        apart = (f" (search {s['search_wall_seconds'] / 60:.1f} + refit {s['refit_wall_seconds'] / 60:.1f})"
+                 if s.get("refit_wall_seconds") is not None else "")
         lines.append(
             f"- `{s['search']}` ({s['searcher']} + {s['scheduler']}, reports every {s.get('report_every', 1):g} "
             f"epoch): {s['trials']} trials, {s['trial_epochs']:.1f} trial-epochs in {s['wall_seconds'] / 60:.1f} min "
-            f"wall{resumed} — {s['completed']} completed, {s['stopped_early']} stopped early, {s['errored']} errored; "
+            f"wall{apart}{resumed} — {s['completed']} completed, {s['stopped_early']} stopped early, "
+            f"{s['errored']} errored; "
             f"best val {s[metric.best_key]:.4f}. Command: `{portable(s.get('command', ''))}`"
             + (f" (resumed with `{portable(s['resumed_with'])}`)" if s.get("resumed_with") else "")
         )

@@ -688,6 +688,7 @@ def main(task: Task, argv: list[str] | None = None) -> int:
                 tracker.end_search("FAILED")
                 raise UsageError(metric.missing(task.key, reported))
             summary = summarize_search(task, args, results, name, experiment_path, tracker)
+            summary["search_wall_seconds"] = clock.seconds  # the refit's time is the rest of wall_seconds
             for row in summary["rows"]:
                 row["warm_start"] = is_warm_start(row, warm)
             if previous and previous.get("command") and previous["command"] != summary["command"]:
@@ -716,6 +717,8 @@ def main(task: Task, argv: list[str] | None = None) -> int:
                 summary["refit_top"] = args.refit
         summary["finished"] = summary["search_finished"] and refit_finished
         summary["wall_seconds"], summary["resumes"] = clock.seconds, clock.resumes
+        if "search_wall_seconds" in summary:
+            summary["refit_wall_seconds"] = clock.seconds - summary["search_wall_seconds"]
     return finish(task, args, summary, name, experiment_path, tracker)
 
 

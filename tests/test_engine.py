@@ -103,6 +103,8 @@ def test_a_task_outside_the_registry_searches_ranks_and_tracks(synthetic_search)
     assert refit["epochs"] == 4 and 0 <= refit["test_accuracy"] <= 1
     assert refit_of[first["trial_id"]]["warm_start"] and refit_of[second["trial_id"]]["warm_start"]
     assert refit["warm_start"] == (rows[0] in (first, second))
+    assert 0 < summary["search_wall_seconds"] < summary["wall_seconds"]
+    assert summary["refit_wall_seconds"] == pytest.approx(summary["wall_seconds"] - summary["search_wall_seconds"])
     assert [r["warm_start"] for r in rows] == [r in (first, second) for r in rows], "rows mark the warm starts"
     assert "refit cost: up to 3 run(s) × 4 epochs × 600 examples = 7,200 examples" in done.stdout
     assert [r["val_accuracy"] for r in summary["refit"]] == sorted((r["val_accuracy"] for r in summary["refit"]),
@@ -147,6 +149,8 @@ def test_summarize_evaluate_and_predict_a_task_outside_the_registry(synthetic_se
     report = (folder / "report.md").read_text()
     assert report.startswith(f"# {task.title}") and "| hidden | lr |" in report and "ex/s" in report
     assert "Parameter importance" in report and "winner's curse" in report and "syn_optuna_slice.png" in report
+    searched = json.loads((workdir / "ray_results" / "syn" / "search_summary.json").read_text())
+    assert f"min wall (search {searched['search_wall_seconds'] / 60:.1f} + refit " in report  # apart
     opening = report.split("## Who found these models")[1].split("## Models")[0]  # said before the table
     winner = (f"sampled by search `syn` (trial `{refit['search_trial']}`)" if not refit["warm_start"] else
               "(a warm start of search `syn`)")
