@@ -30,7 +30,9 @@ def origins(entry: Any, searches: list[dict[str, Any]], task: Task) -> list[str]
     """One line per model an export holds (its members, for an ensemble)."""
     if entry.source.startswith("one-config"):
         name = entry.config.get("config_name", entry.name)
-        return [f"hand-written: the preset `{name}`" if name in task.presets() else f"hand-written: `{name}`"]
+        if name in task.presets():
+            return [f"hand-written: the preset `{name}`"]
+        return [f"a one-config run of `{name}`, a config file that does not say who wrote it"]
     for search in searches:
         refits = search.get("refit") or []
         if entry.name == ensemble.export_name(search["search"]) and entry.members:
@@ -70,6 +72,6 @@ def report_lines(best: Any, ranked: list, searches: list[dict[str, Any]], task: 
         text.append(f"- Other exports of hand-written configurations (presets, or a search's warm start): "
                     f"{', '.join(written)}.")
     if unknown:
-        text.append(f"- Exports whose records do not say who wrote their configuration (searches recorded before "
-                    f"warm starts were marked): {', '.join(unknown)}.")
+        text.append(f"- Exports whose records do not say who wrote their configuration (a search recorded before "
+                    f"warm starts were marked, a config file): {', '.join(unknown)}.")
     return text
