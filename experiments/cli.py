@@ -12,11 +12,12 @@ import platform
 import shlex
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from experiments.errors import USER_ERRORS, UsageError, input_error
 
-__all__ = ["UsageError", "run_cli", "with_overrides", "machine_info", "command_line"]
+__all__ = ["UsageError", "run_cli", "with_overrides", "machine_info", "command_line", "relative_to_root"]
 
 
 def run_cli(main: Callable[[], int | None], *library_errors: Callable[[BaseException], str | None]) -> None:
@@ -85,3 +86,12 @@ def machine_info() -> dict[str, str | int]:
 def command_line(module: str) -> str:
     """The command that is running, as a user would retype it."""
     return shlex.join(["python", "-m", module, *sys.argv[1:]])
+
+
+def relative_to_root(word: str, root: Path) -> str:
+    """`/abs/repo/x` → `x`, also after `--flag=` (the report's reader has the repository somewhere else)."""
+    head, _, path = word.partition("=") if word.startswith("--") else ("", "", word)
+    if not path.startswith("/") or not Path(path).resolve().is_relative_to(root):
+        return word
+    relative = Path(path).resolve().relative_to(root).as_posix() or "."
+    return f"{head}={relative}" if head else relative

@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from experiments.cli import relative_to_root
 from experiments.errors import CheckpointError
 from experiments.task import ACCURACY, Metric, Task
 
@@ -152,8 +153,6 @@ def member_sources(members: Sequence[Path]) -> list[str]:
     """Where each member was trained: what the ensemble they belong to recorded (an export exported again), else
     their paths, relative to the working directory (the repository root) so an export names no folder of the
     machine that wrote it."""
-    from experiments.markdown_report import relative_to_root
-
     parent = Path(members[0]).parent
     if is_ensemble(parent) and all(Path(m).parent == parent for m in members):
         return json.loads((parent / ENSEMBLE_FILE).read_text()).get("sources", [])

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from experiments import provenance
-from experiments.cli import throughput_setting
+from experiments.cli import relative_to_root, throughput_setting
 from experiments.ensemble import export_name, member_sources, same_path
 from experiments.task import ACCURACY, Metric, Task
 from experiments.uncertainty import gap_and_error, verdict, with_error
@@ -417,15 +417,6 @@ def portable_command(command: str, root: Path, data_dir: str | None, exported_co
             out += words[index:index + step]
         index += step
     return shlex.join(out)
-
-
-def relative_to_root(word: str, root: Path) -> str:
-    """`/abs/repo/x` → `x`, also after `--flag=` (the report's reader has the repository somewhere else)."""
-    head, _, path = word.partition("=") if word.startswith("--") else ("", "", word)
-    if not path.startswith("/") or not Path(path).resolve().is_relative_to(root):
-        return word
-    relative = Path(path).resolve().relative_to(root).as_posix() or "."
-    return f"{head}={relative}" if head else relative
 
 
 def write_report(task: Task, ranked: list, searches: list[dict[str, Any]], folder: Path, command: str,
