@@ -135,13 +135,16 @@ def build_parser(task: Task) -> argparse.ArgumentParser:
     add("--report-every", type=float, default=d["report_every"],
         help=f"evaluate, checkpoint and report every this fraction of an epoch: 1, 0.5, 0.25, 0.75… (default "
              f"{d['report_every']:g}); ASHA's rungs can then fall inside an epoch")
-    add("--time-budget", type=float, default=None, metavar="MIN",
+    budget = d.get("time_budget")
+    add("--time-budget", type=float, default=budget, metavar="MIN",
         help="end the search phase after MIN minutes of search wall time (counted across resumes, like the "
-             "summary's): running trials stop where they are, and the refit follows; also given to a resumed search")
-    add("--refit", type=int, default=1,
+             "summary's): running trials stop where they are, and the refit follows; also given to a resumed search; "
+             + (f"default {budget:g}, 0: none" if budget else "default: none"))
+    add("--refit", type=int, default=d.get("refit", 1),
         help="after the search, train the K best configurations again on the full training split with a fresh "
              "seed and test each once, with the warm starts named as a preset or config JSON; the best refit (by "
-             "validation) is what the summarizer exports (0: no refit)")
+             "validation) is what the summarizer exports (0: no refit: it exports the best trial's best "
+             f"checkpoint; default {d.get('refit', 1)})")
     add("--refit-epochs", type=int, default=d.get("refit_epochs"),
         help="epochs of each refit (default: " + (f"{d['refit_epochs']}" if "refit_epochs" in d else "--max-epochs")
              + ")")
@@ -190,8 +193,10 @@ def check_args(args: argparse.Namespace) -> None:
                          f"got {args.report_every:g}")
     if args.grace_period is None:
         args.grace_period = min(max(args.default_grace_period, args.report_every), max(args.max_epochs, 1))
-    if args.time_budget is not None and args.time_budget <= 0:
-        raise UsageError(f"--time-budget must be a positive number of minutes, got {args.time_budget:g}")
+    if args.time_budget is not None and args.time_budget < 0:
+        raise UsageError(f"--time-budget must be a positive number of minutes (0: none), got {args.time_budget:g}")
+    if args.time_budget == 0:
+        args.time_budget = None
     if args.refit < 0:
         raise UsageError(f"--refit must be 0 (no refit) or more, got {args.refit}")
     if args.subset == 0:  # the whole training split, where the task's default is a subset
@@ -797,6 +802,8 @@ def dry_run(task: Task, space: SearchSpace, args: argparse.Namespace, points: li
     print(f"reports: every {args.report_every:g} epoch; refit: "
           + (f"the {args.refit} best{' and the warm starts named' if named_warm_starts(args) else ''}, "
              f"{args.refit_epochs} epochs each, fresh seed" if args.refit else "none"))
+    print("time budget: " + (f"the search phase ends after {args.time_budget:g} min (--time-budget 0: none)"
+                             if args.time_budget else "none (the search runs every trial)"))
     print(refit_cost(task, args, None, len(points)) + "\n")
     for index, point in enumerate(points, 1):
         print(f"  warm start {index}: {task.describe_sample(space.to_config({**space.constants, **point}), args)}")

@@ -371,6 +371,7 @@ def test_a_refit_stopped_midway_is_finished_before_it_grows(tmp_path, env):
         (["--refit", "-1"], "--refit must be 0 (no refit) or more"),
         (["--refit-subset", "-5"], "--refit-subset must be 0 (the whole training split) or more"),
         (["--dry-run", "--dry-run-samples", "-1"], "--dry-run-samples must be 0 or more"),
+        (["--time-budget", "-1"], "--time-budget must be a positive number of minutes (0: none)"),
         (["--report-every", "0"], "--report-every must be a fraction of an epoch"),
         (["--report-every", "1.5"], "--report-every must be a fraction of an epoch"),
         (["--report-every", "0.123"], "--report-every must be a fraction of an epoch"),
@@ -388,6 +389,27 @@ def test_bad_search_flags_are_one_line_and_write_nothing(tmp_path, env, extra, m
     assert done.returncode == 2 and message in done.stderr, done.stderr
     assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "ray_results").exists() and not (tmp_path / "mlflow.db").exists()
+
+
+def test_a_task_sets_its_own_refit_and_time_budget_and_a_user_turns_them_off():
+    """A task whose trials train at full budget defaults to no refit and a time budget (IMDB's main job does);
+    `--time-budget 0` runs every trial, `--refit 1` refits anyway; a task that says nothing keeps 1 and none."""
+    from dataclasses import replace
+
+    from search.engine import build_parser, check_args
+    from tests.synthetic_task import TASK
+
+    timed = replace(TASK, search_defaults={**TASK.search_defaults, "refit": 0, "time_budget": 30})
+
+    def parsed(task, *argv):
+        args = build_parser(task).parse_args(list(argv))
+        check_args(args)
+        return args.refit, args.time_budget
+
+    assert parsed(TASK) == (1, None)
+    assert parsed(timed) == (0, 30)
+    assert parsed(timed, "--time-budget", "0", "--refit", "1") == (1, None)
+    assert "default 30, 0: none" in " ".join(build_parser(timed).format_help().split())
 
 
 @pytest.mark.parametrize("steps", [1, 2, 3, 5, 10, 1000])

@@ -71,3 +71,15 @@ def test_collect_writes_the_record_and_a_resumed_study_trains_only_what_it_lacks
     assert fidelity.seed_from_record(out / "imdb_fidelity.json", fresh) == 16
     assert fidelity.seed_from_record(out / "imdb_fidelity.json", fresh) == 0
     assert json.loads((fresh / "c0" / "full" / "record.json").read_text()) == written["configs"]["c0"]["runs"]["full"]
+
+
+def test_a_configuration_the_record_holds_keeps_its_fields_when_the_search_space_changes(tmp_path):
+    drawn = {"batch_size": 128, "embed_dim": 64, "hidden_dim": 64, "num_layers": 3, "is_bidirectional": False,
+             "dropout": 0.1, "embed_dropout": 0.0, "pooling": "last", "optimizer": "Adam",
+             "optimizer_params": {"lr": 0.001}, "grad_clip": 1.0}
+    trained = {**drawn, "config_name": "random_0", "epochs": 4, "seed": 1000, "lr_schedule": "onecycle"}
+    path = tmp_path / "imdb_fidelity.json"
+    path.write_text(json.dumps({"configs": {"random_0": {"runs": {"full": {"config": trained}}}}}))
+    assert fidelity.study_configs()["random_0"] != drawn
+    configs = fidelity.study_configs(path)
+    assert configs["random_0"] == drawn and "bigru1_wide_dropout" in configs and "random_1" in configs

@@ -79,13 +79,15 @@ RUNS = (
 )
 
 
-def study_configs() -> dict[str, dict[str, Any]]:
-    """name → config fields (without epochs, seed, schedule, max_len, which each run sets)."""
+def study_configs(record: Path | None = None) -> dict[str, dict[str, Any]]:
+    """name → config fields (without epochs, seed, schedule, max_len, which each run sets). A configuration the
+    committed `record` holds keeps its recorded fields: the random draws come from today's search space, and a
+    study resumed after the space changed must not train a new draw under an old draw's name."""
     from experiments.imdb_config import IMDB_PRESETS
     from experiments.tasks.imdb import space
 
-    keep = ("batch_size", "embed_dim", "hidden_dim", "num_layers", "is_bidirectional", "dropout", "pooling",
-            "optimizer", "optimizer_params", "grad_clip")
+    keep = ("batch_size", "embed_dim", "hidden_dim", "num_layers", "is_bidirectional", "dropout", "embed_dropout",
+            "pooling", "optimizer", "optimizer_params", "grad_clip")
     configs = {name: {k: v for k, v in IMDB_PRESETS[name].to_dict().items() if k in keep} for name in PRESETS}
     rows = json.loads(SEARCH_RECORD.read_text())["rows"]
     searched = space(argparse.Namespace(max_epochs=2, seed=SEARCH_SEED))
@@ -100,6 +102,10 @@ def study_configs() -> dict[str, dict[str, Any]]:
         drawn = searched.sample_config(rng)
         configs[f"random_{index}"] = _nested({k: v for k, v in drawn.items()
                                               if k not in ("epochs", "seed", "lr_schedule", "max_len")})
+    if record is not None and record.is_file():
+        for name, entry in json.loads(record.read_text())["configs"].items():
+            trained = entry["runs"]["full"]["config"]
+            configs[name] = {k: v for k, v in trained.items() if k in keep}
     return configs
 
 
@@ -192,7 +198,7 @@ def run_study(args: argparse.Namespace) -> int:
     seeded = seed_from_record(args.record_dir / f"{STEM}.json", args.runs_dir)
     if seeded:
         print(f"{seeded} finished run(s) taken from {args.record_dir / f'{STEM}.json'}")
-    configs = study_configs()
+    configs = study_configs(args.record_dir / f"{STEM}.json")
     names = list(configs)[args.worker::args.workers]
     for name in names:
         for run in RUNS:
