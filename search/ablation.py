@@ -18,8 +18,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from experiments.cli import machine_info
 from experiments.errors import ConfigError, UsageError
 from experiments.task import ACCURACY, Metric, Task
+from search.cli import search_command
+from search.grid import train_and_test
+from search.runtime import WallClock, start_ray
+from search.storage import read_summary, resolve_name, storage_root, write_summary
+from search.warm_start import source_configs
 
 SUMMARY = "ablation_summary.json"
 # flags that steer a search's sampling or stopping: an ablation trains a fixed design to its end
@@ -176,13 +182,8 @@ def reusable_rows(root: str, name: str, workload: str, data: dict[str, Any],
 
 
 def main(task: Task, args: argparse.Namespace, argv: list[str], started: float) -> int:
-    from experiments.cli import machine_info
-    from search import engine
-    from search.grid import train_and_test
-    from search.warm_start import source_configs
-
     check_args(args, argv)
-    root = engine.storage_root(args)
+    root = storage_root(args)
     if args.ablate.startswith("search:"):
         raise UsageError(f"--ablate {args.ablate}: the base is one configuration, a preset or a config JSON")
     try:
@@ -200,9 +201,9 @@ def main(task: Task, args: argparse.Namespace, argv: list[str], started: float) 
         return 0
     from search.tracking import MlflowSearchTracker, default_tracking_uri
 
-    name = engine.resolve_name(task, args, root)
+    name = resolve_name(task, args, root)
     experiment_path = f"{root.rstrip('/')}/{name}"
-    previous = engine.read_summary(experiment_path, SUMMARY)
+    previous = read_summary(experiment_path, SUMMARY)
     if previous and previous.get("finished"):
         print(f"ablation {name} has already finished (its summary: {experiment_path}/{SUMMARY})")
         return 0
@@ -216,17 +217,17 @@ def main(task: Task, args: argparse.Namespace, argv: list[str], started: float) 
         print(f"ablation {name}: {len(reused)} of {len(runs)} runs already trained and tested by "
               f"{', '.join(sources)}: reused, not trained again", flush=True)
     if to_train:
-        engine.start_ray(args)
+        start_ray(args)
     tracker = MlflowSearchTracker(
         args.tracking_uri or default_tracking_uri(), args.experiment, name,
         {"workload": task.name, "kind": "ablation", "base": args.ablate, "vary": " ".join(args.vary),
          "seeds": args.seeds, "max_epochs": args.max_epochs, "subset": args.subset,
-         "command": " ".join([engine.search_command(task), shlex.join(argv)]),
+         "command": " ".join([search_command(task), shlex.join(argv)]),
          **({"reused_runs": f"{len(reused)} from {', '.join(sources)}"} if reused else {})},
         trial_params=task.fixed_params(data), max_epochs=args.max_epochs, phase="ablation", metric=task.metric,
     )
     configs = [runs[i].config for i in to_train]
-    with engine.WallClock(experiment_path, previous is not None or args.resume, started) as clock:
+    with WallClock(experiment_path, previous is not None or args.resume, started) as clock:
         print(f"ablation {name}: {len(configs)} runs of {args.max_epochs} epoch(s) to train on {len(data.train):,} "
               f"training {task.example_noun}s", flush=True)
         records, finished = train_and_test(task, args, configs, data, root, name, tracker, name) if configs \
@@ -245,7 +246,7 @@ def main(task: Task, args: argparse.Namespace, argv: list[str], started: float) 
             "command": tracker.search_params["command"], "machine": machine_info(),
             "cells": aggregate(rows, task.metric) if rows else [], "rows": rows,
         }
-    engine.write_summary(experiment_path, summary, SUMMARY)
+    write_summary(experiment_path, summary, SUMMARY)
     table = format_cells(summary["cells"])
     numbers = {k: summary[k] for k in ("runs", "reused", "wall_seconds", "resumes", "seeds", "epochs")}
     trained_here = {r["trial_id"] for r in rows if "reused_from" not in r}

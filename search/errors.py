@@ -1,7 +1,7 @@
 """Bad input on the search side, in one line: a store URI is refused before anything is written, and an MLflow,
 Optuna or SQLAlchemy exception that still reaches a command's boundary is mapped there (`run_cli`).
 
-Light on purpose (no MLflow, Optuna or Ray import): `search.engine` checks its flags with it before Ray is
+Light on purpose (no MLflow, Optuna or Ray import): `search.cli` checks its flags with it before Ray is
 imported, and a library's exception types are looked up only once that library is loaded.
 """
 

@@ -18,7 +18,8 @@ from typing import Any
 
 from experiments.errors import UsageError
 from experiments.task import Task
-from search.engine import missing_metric, run_trial, trial_id_of, trial_states
+from search.results import missing_metric, trial_id_of, trial_states
+from search.trainable import run_trial
 
 
 def pick_config(configs: list[dict[str, Any]], sampled: dict[str, Any]) -> dict[str, Any]:

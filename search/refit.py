@@ -19,8 +19,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from experiments.task import Task
-from search.engine import is_warm_start
 from search.grid import train_and_test
+from search.warm_start import is_warm_start
 
 REFIT_SEED = 1000  # refits train with seed + this: a fresh draw, not a replay of the search trial
 

@@ -41,7 +41,7 @@ class MetricCheck(Stopper):
     """Stops every trial at the first result without the task's metric. Tune's own check (switched off by the
     engine) raises inside `fit()` instead: a traceback, and the MLflow runs left RUNNING. Here `fit()` returns, the
     stopped trial's last result is the one without the metric, and the engine says so in one line
-    (`search.engine.missing_metric`)."""
+    (`search.results.missing_metric`)."""
 
     def __init__(self, metric: str) -> None:
         self.metric = metric

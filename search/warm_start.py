@@ -3,10 +3,13 @@
 A SOURCE is a preset name, a config JSON (e.g. an exported `experiment_config.json`) or `search:NAME`, the best
 five trials of an earlier search under the same storage path. Each becomes the sampler's values for the first
 trials (`points_to_evaluate`), so a search warm-started from the best preset ranks that preset among its trials.
+The named ones (presets and config JSONs) are refit beside the search's best, and the search's rows mark the
+trials that trained a warm start.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 from pathlib import Path
 from typing import Any
@@ -49,3 +52,13 @@ def warm_start_points(task: Task, space: SearchSpace, sources: list[str], root: 
             except ValueError as error:
                 raise UsageError(f"--warm-start {source} is not a point of the search space: {error}") from None
     return points
+
+
+def is_warm_start(row: dict[str, Any], points: list[dict[str, Any]]) -> bool:
+    """Whether a search row trained one of the warm starts (`points`, sampler values) rather than a sample."""
+    return any(all(row["params"].get(k) == v for k, v in point.items()) for point in points)
+
+
+def named_warm_starts(args: argparse.Namespace) -> list[str]:
+    """The warm starts the refit trains too: presets and config JSONs (a `search:NAME` was refit in its search)."""
+    return [source for source in args.warm_start or [] if not source.startswith("search:")]

@@ -396,7 +396,7 @@ def test_a_task_sets_its_own_refit_and_time_budget_and_a_user_turns_them_off():
     `--time-budget 0` runs every trial, `--refit 1` refits anyway; a task that says nothing keeps 1 and none."""
     from dataclasses import replace
 
-    from search.engine import build_parser, check_args
+    from search.cli import build_parser, check_args
     from tests.synthetic_task import TASK
 
     timed = replace(TASK, search_defaults={**TASK.search_defaults, "refit": 0, "time_budget": 30})
@@ -476,7 +476,7 @@ def test_a_trial_worker_stopped_by_ray_prints_no_traceback_but_real_errors_still
     """Ray's SIGTERM handler raises SystemExit inside whatever runs, here a finalizer: Python reports it as an
     unraisable exception with a traceback unless the worker's hook drops it."""
     code = "\n".join([
-        "import sys", "from search.engine import quiet_shutdown_hook",
+        "import sys", "from search.trainable import quiet_shutdown_hook",
         "sys.unraisablehook = quiet_shutdown_hook(sys.unraisablehook)",
         "class Dies:", "    def __init__(self, error): self.error = error", "    def __del__(self): raise self.error",
         "Dies(SystemExit(1))", "Dies(ValueError('a real error'))",
@@ -488,7 +488,7 @@ def test_a_trial_worker_stopped_by_ray_prints_no_traceback_but_real_errors_still
 
 def test_wall_time_and_resumes_carry_over_to_the_next_process_on_the_same_folder(tmp_path):
     """Also when the next process was not told `--resume` (an ablation or grid restarted by its name)."""
-    from search.engine import WallClock
+    from search.runtime import WallClock
 
     with WallClock(str(tmp_path), resumed=False, started=time.perf_counter() - 5.0) as first:
         pass
@@ -503,7 +503,7 @@ def test_wall_time_and_resumes_carry_over_to_the_next_process_on_the_same_folder
 def test_the_wall_clocks_last_save_never_races_its_ticks(tmp_path):
     """The ticking thread and the final save shared one staging file: a tick that moved it between the final
     save's write and rename crashed a 2-hour benchmark at the end of a search (FileNotFoundError: wall.tmp)."""
-    from search.engine import WallClock
+    from search.runtime import WallClock
 
     for _ in range(300):  # ticks back to back: the race, if any, shows within a few hundred exits
         with WallClock(str(tmp_path), resumed=False, started=time.perf_counter(), every=0.0):
@@ -515,7 +515,7 @@ def test_only_rays_staging_race_is_dropped_from_its_experiment_state_log():
     """Ray uploads its state while the next save renames a `.<uuid>-tmp-…` file; any other error still shows."""
     import logging
 
-    from search.engine import StagingRaceFilter
+    from search.runtime import StagingRaceFilter
 
     def record(error: Exception) -> logging.LogRecord:
         try:

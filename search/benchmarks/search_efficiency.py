@@ -23,6 +23,7 @@ from experiments.tasks import get_task
 from experiments.uncertainty import standard_error
 from search import engine
 from search.errors import library_error
+from search.storage import saved_settings, setting_conflicts
 
 TASK = get_task("imdb")
 
@@ -151,7 +152,7 @@ def main() -> int:
         raise UsageError(f"{stale[0]} exists from an earlier run: pass --resume, or another --out")
     for path in stale:  # finished ones are read back without the engine, so its own check never sees them
         sizes = {k: getattr(args, k) for k in ("subset", "trials", "max_epochs")}
-        conflicts = engine.setting_conflicts(engine.saved_settings(str(path)), sizes)
+        conflicts = setting_conflicts(saved_settings(str(path)), sizes)
         if conflicts:
             key, was, wanted = conflicts[0]
             raise UsageError(f"{path} ran with {key}={was}, not {wanted}: use another --out")
