@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from experiments.checkpoints import WEIGHT_FILE
 from experiments.config import BaseConfig
 from experiments.space import SearchSpace
 
@@ -136,7 +137,8 @@ class Task:
     default_config: str
     resolve_config: Callable[[argparse.Namespace], BaseConfig]  # the runner's --config (and task flags)
     trial: TrialFn  # plain function: trains one config, reports through the reporter, never sees the test split
-    # --- checkpoints: a folder holding experiment_config.json (with "task") and whatever the task saves
+    # --- checkpoints (experiments/checkpoints.py): a folder holding experiment_config.json (with "task") and
+    # whatever the task saves, its weights in `weight_file` (declared below)
     # (folder, data, device) -> the test split's metric.test_key (accuracy, rmse…), loss, params…
     evaluate_checkpoint: Callable[[Path, Any, Any], dict[str, Any]]
     # raw inputs -> per input (label, probability) for a classifier, the predicted value for a regression
@@ -145,6 +147,8 @@ class Task:
     space: Callable[[argparse.Namespace], SearchSpace]
     describe_sample: Callable[[dict[str, Any], argparse.Namespace], str]  # dry run: one line, raises if invalid
     metric: Metric = ACCURACY  # the score trials, refits and exports are selected on, and which way is better
+    weight_file: str = WEIGHT_FILE  # the checkpoint's weights: what an export carries for its winners and the
+    # registry hashes; a task that saves another file (e.g. weights.pt) names it here
     search_defaults: dict[str, Any] = field(default_factory=dict)  # trials, max_epochs, grace_period…
     search_settings: tuple[str, ...] = ()  # task flags a resumed search keeps (e.g. CIFAR's --model)
     add_search_arguments: Callable[[argparse.ArgumentParser], None] = _no_arguments

@@ -21,12 +21,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from experiments.checkpoints import METRICS_FILE, TRAINER_STATE
 from experiments.reporters import Reporter
 from experiments.task import ACCURACY
 from experiments.units import as_epoch, report_grid
-
-TRAINER_STATE = "trainer_state.pt"
-METRICS_FILE = "metrics.json"
 
 
 def seed_everything(seed: int) -> None:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from experiments import ensemble
-from experiments.summarize import has_weights, recorded_validation
+from experiments.checkpoints import has_weights, recorded_validation, weight_files
 from experiments.task import ACCURACY, Metric, Task
 
 CHAMPION = "champion"
@@ -45,9 +45,9 @@ def registered_name(task: Task) -> str:
     return task.registered_model or f"tunelab-{task.name}"
 
 
-def _sha256(folder: Path) -> str:
+def _sha256(folder: Path, weight_file: str) -> str:
     digest = hashlib.sha256()
-    for path in sorted(folder.rglob("*.safetensors")):  # an ensemble's are in its member folders
+    for path in weight_files(folder, weight_file):  # an ensemble's are in its member folders
         digest.update(path.read_bytes())
     return digest.hexdigest()
 
@@ -88,11 +88,11 @@ def register_best(task: Task, export_folder: Path, tracking_uri: str, experiment
         return None
     best, metric = json.loads(best_file.read_text()), task.metric
     folder = export_folder / best["path"]
-    if not has_weights(folder):
+    if not has_weights(folder, task.weight_file):
         return None
     client = mlflow.MlflowClient(tracking_uri=tracking_uri)
     name = registered_name(task)
-    weights = _sha256(folder)
+    weights = _sha256(folder, task.weight_file)
     validation = recorded_validation(folder)
     known = client.search_model_versions(f"name = '{name}' and tags.`{WEIGHTS_TAG}` = '{weights}'")
     if known:

@@ -274,7 +274,7 @@ def test_vision_report_shows_compute_errors_and_confusion(data_dir, cache, tmp_p
 
 def test_vit_against_swin_states_the_accuracy_gap_with_its_error_and_memory():
     """One seed each and 0.41 points apart (the H200 pair): the report must say that is within noise."""
-    from experiments.summarize import Candidate
+    from experiments.candidates import Candidate
     from experiments.tasks.cifar import comparison
     from experiments.vision_config import resolve_vision_config
 

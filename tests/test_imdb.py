@@ -276,7 +276,7 @@ def test_cli_bad_input_exits_2_without_traceback(tmp_path):
 
 
 def test_the_report_explains_a_best_model_that_validation_overrates():
-    from experiments.summarize import Candidate
+    from experiments.candidates import Candidate
     from experiments.tasks.imdb import comparison
 
     def candidate(name: str, val: float, test: float) -> Candidate:
@@ -292,7 +292,7 @@ def test_the_report_explains_a_best_model_that_validation_overrates():
 def test_the_report_reads_a_setting_only_from_runs_that_differ_in_it_alone():
     """Presets that change depth and direction together say nothing about either (the old report averaged them);
     two runs alike in all else do, with the gap's standard error, and throughput only when measured alike."""
-    from experiments.summarize import Candidate
+    from experiments.candidates import Candidate
     from experiments.tasks.imdb import comparison
 
     base = {"num_layers": 1, "is_bidirectional": True, "hidden_dim": 128, "dropout": 0.2, "epochs": 4}

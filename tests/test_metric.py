@@ -213,7 +213,7 @@ def test_the_metric_orders_formats_and_judges_in_its_direction():
 
 
 def test_an_ablation_level_with_a_lower_rmse_is_the_better_one():
-    from experiments.markdown_report import ablation_section
+    from experiments.report_tables import ablation_section
 
     def cell(factor: str, test: float, base: bool = False) -> dict:
         return {"factor": factor, "level": 1, "base": base, "seeds": 3, "val_mean": test, "val_std": 0.01,

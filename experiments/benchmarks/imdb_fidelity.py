@@ -125,7 +125,8 @@ class CurveReporter:
         self.run_dir = run_dir
 
     def report(self, metrics: dict[str, float], checkpoint_dir: str) -> None:
-        from experiments.reporters import format_metrics, replace_dir_atomically
+        from experiments.checkpoints import replace_dir_atomically
+        from experiments.reporters import format_metrics
 
         replace_dir_atomically(checkpoint_dir, self.run_dir / "state")
         print(f"{self.run_dir.name}: {format_metrics(metrics)}", flush=True)

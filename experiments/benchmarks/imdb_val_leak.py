@@ -51,8 +51,8 @@ def correct(task, folder: Path, texts: list[str], labels: np.ndarray) -> np.ndar
 def main(argv: list[str] | None = None) -> int:
     from data_pipes.common import load_splits
     from data_pipes.imdb import HUB_NAME, validation_split
+    from experiments.checkpoints import recorded_validation
     from experiments.errors import CheckpointError, UsageError
-    from experiments.summarize import recorded_validation
     from experiments.tasks import get_task, require_task
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])

@@ -11,6 +11,7 @@ import importlib
 import json
 from pathlib import Path
 
+from experiments.checkpoints import CONFIG_FILE
 from experiments.errors import CheckpointError, UsageError
 from experiments.task import Task
 
@@ -18,7 +19,6 @@ TASKS = {
     "imdb": "experiments.tasks.imdb",
     "cifar": "experiments.tasks.cifar",
 }
-CONFIG_FILE = "experiment_config.json"
 
 
 def get_task(key: str) -> Task:
