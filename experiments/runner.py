@@ -1,4 +1,5 @@
-"""Train one configuration of any task alone (no Ray): `python -m experiments.imdb|cifar --config NAME|path.json`.
+"""Train one configuration of any task alone (no Ray): `python -m experiments.train --task KEY --config …`
+(`python -m experiments.imdb|cifar` for the built-in tasks).
 
 Keeps the best-validation checkpoint in `<output-dir>/<config_name>/best/`, then evaluates it once on the
 test split and writes `run.json` (config, history, val/test score, time, machine, command) — the same flags

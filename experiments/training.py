@@ -140,6 +140,7 @@ def fit(work: TrainingJob, reporter: Reporter | None, device: torch.device) -> d
         done = int(state.get("grid_points", state.get("reports", (int(state["epoch"]) + 1) * per_epoch)))
         history = json.loads((Path(resume_dir) / METRICS_FILE).read_text())["history"]
     amp = device.type == "cuda"
+    fixed = {**work.fixed, "precision": "bf16 autocast" if amp else "fp32"}  # recorded with every run
     train_seconds = sum(h["epoch_seconds"] for h in history)
     batches, batches_epoch = None, -1
     total = work.epochs * per_epoch
@@ -193,7 +194,7 @@ def fit(work: TrainingJob, reporter: Reporter | None, device: torch.device) -> d
         with tempfile.TemporaryDirectory(prefix="tunelab-ckpt-") as folder:
             work.save_checkpoint(model, Path(folder))
             (Path(folder) / METRICS_FILE).write_text(
-                json.dumps({**metrics, "train_seconds": train_seconds, "history": history, "fixed": work.fixed},
+                json.dumps({**metrics, "train_seconds": train_seconds, "history": history, "fixed": fixed},
                            indent=1) + "\n"
             )
             torch.save(
@@ -218,5 +219,5 @@ def fit(work: TrainingJob, reporter: Reporter | None, device: torch.device) -> d
         "train_seconds": train_seconds,
         "history": history,
         "params": sum(p.numel() for p in model.parameters()),
-        "fixed": dict(work.fixed),
+        "fixed": fixed,
     }

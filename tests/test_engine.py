@@ -677,3 +677,16 @@ def test_rung_fidelity_ranks_each_report_against_the_best_score(tmp_path, capsys
     assert rows[0]["spearman"] == pytest.approx(-1.0) and rows[1]["spearman"] == pytest.approx(1.0)
     assert rows[2]["spearman"] is None
     assert rung_fidelity.main(["s", "--storage-path", str(tmp_path)]) == 0 and "4 trials" in capsys.readouterr().out
+
+
+def test_one_configuration_of_any_task_trains_with_experiments_train(tmp_path, env):
+    """The generic single-configuration runner: a task named by its module path, the runner's record written,
+    the command recorded as typed."""
+    done = subprocess.run([sys.executable, "-m", "experiments.train", "--task", "tests.synthetic_task",
+                           "--config", "blob_wide", "--epochs", "1", "--output-dir", str(tmp_path / "runs")],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    record = json.loads((tmp_path / "runs" / "blob_wide" / "run.json").read_text())
+    assert record["task"] == "tests.synthetic_task" and record["config"]["hidden"] == 64
+    assert record["fixed"]["precision"] == "fp32"  # every run records its precision (bf16 autocast on CUDA)
+    assert record["command"].startswith("python -m experiments.train --task tests.synthetic_task --config blob_wide")
