@@ -8,8 +8,8 @@ one folder per model (config, metrics, tokenizer / image processor; weights for 
 `report.md` and its plots. Every export is staged and renamed into place, so an interrupted export leaves
 the previous one intact.
 
-This module is the command line and its flow; the models are found in `experiments.candidates`, exported by
-`experiments.export`, and reported by `experiments.markdown_report`.
+This module is the command line and its flow; the models are found in `experiments.reporting.candidates`, exported by
+`experiments.reporting.export`, and reported by `experiments.reporting.markdown`.
 """
 
 from __future__ import annotations
@@ -18,7 +18,9 @@ import argparse
 import time
 from pathlib import Path
 
-from experiments.candidates import (
+from experiments.core.cli import UsageError, command_line, machine_info, run_cli
+from experiments.core.task import Task
+from experiments.reporting.candidates import (
     ABLATIONS_KEPT,
     Candidate,
     candidates_from_exports,
@@ -29,9 +31,7 @@ from experiments.candidates import (
     load_searches,
     rank,
 )
-from experiments.cli import UsageError, command_line, machine_info, run_cli
-from experiments.export import export_task, keep_searches, reuse_export, write_archive
-from experiments.task import Task
+from experiments.reporting.export import export_task, keep_searches, reuse_export, write_archive
 from experiments.tasks import TASKS, get_task
 
 
@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def run(args: argparse.Namespace) -> int:
     """Export and report every task asked for; 1 when there was nothing to summarize."""
-    from experiments import markdown_report
+    from experiments.reporting import markdown as markdown_report
 
     started = time.perf_counter()
     here = machine_info()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 
 from experiments import runner
-from experiments.cli import run_cli
+from experiments.core.cli import run_cli
 from experiments.tasks import get_task
 
 

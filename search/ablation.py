@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from experiments.errors import ConfigError, UsageError
-from experiments.task import ACCURACY, Metric, Task
+from experiments.core.errors import ConfigError, UsageError
+from experiments.core.task import ACCURACY, Metric, Task
 
 SUMMARY = "ablation_summary.json"
 # flags that steer a search's sampling or stopping: an ablation trains a fixed design to its end
@@ -176,7 +176,7 @@ def reusable_rows(root: str, name: str, workload: str, data: dict[str, Any],
 
 
 def main(task: Task, args: argparse.Namespace, argv: list[str], started: float) -> int:
-    from experiments.cli import machine_info
+    from experiments.core.cli import machine_info
     from search import engine
     from search.grid import train_and_test
     from search.warm_start import source_configs

@@ -28,11 +28,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from experiments.cli import UsageError, machine_info
-from experiments.space import SearchSpace
-from experiments.task import ACCURACY, Metric, Task, TrialFn
+from experiments.core.cli import UsageError, machine_info
+from experiments.core.space import SearchSpace
+from experiments.core.task import ACCURACY, Metric, Task, TrialFn
+from experiments.core.units import as_epoch, report_grid
 from experiments.tasks import TASKS
-from experiments.units import as_epoch, report_grid
 from search.errors import check_store
 
 SEARCH_SETTINGS = ("trials", "max_epochs", "grace_period", "reduction_factor", "report_every", "searcher",

@@ -18,7 +18,7 @@ import argparse
 from collections.abc import Sequence
 from typing import Any
 
-from experiments.task import Task
+from experiments.core.task import Task
 from search.engine import is_warm_start
 from search.grid import train_and_test
 

@@ -17,9 +17,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from experiments import ensemble
-from experiments.checkpoints import has_weights, recorded_validation, weight_files
-from experiments.task import ACCURACY, Metric, Task
+from experiments.core.checkpoints import has_weights, recorded_validation, weight_files
+from experiments.core.task import ACCURACY, Metric, Task
+from experiments.reporting import ensemble
 
 CHAMPION = "champion"
 WEIGHTS_TAG = "tunelab.weights_sha256"

@@ -17,10 +17,10 @@ from typing import Any
 import cloudpickle
 import numpy as np
 
-from experiments.config import BaseConfig
-from experiments.errors import CheckpointError
-from experiments.space import Param, SearchSpace
-from experiments.task import Metric, Task
+from experiments.core.config import BaseConfig
+from experiments.core.errors import CheckpointError
+from experiments.core.space import Param, SearchSpace
+from experiments.core.task import Metric, Task
 
 cloudpickle.register_pickle_by_value(sys.modules[__name__])  # Ray workers need not import the tests package
 
@@ -128,7 +128,7 @@ def fit_curve(curve_config: CurveConfig, data: CurveData, reporter,
     import torch
     import torch.nn.functional as F
 
-    from experiments.training import TrainingJob, fit, seed_everything
+    from experiments.core.training import TrainingJob, fit, seed_everything
 
     seed_everything(curve_config.seed)
     model = build_model(curve_config)
@@ -172,7 +172,7 @@ def space(args: argparse.Namespace) -> SearchSpace:
 
 
 def resolve(args: argparse.Namespace) -> CurveConfig:
-    from experiments.config import resolve_config
+    from experiments.core.config import resolve_config
 
     return resolve_config(args.config or "curve_mlp", CurveConfig, PRESETS)
 

@@ -164,7 +164,7 @@ def test_the_boundary_maps_bad_input_and_keeps_a_bugs_traceback(bad, capsys):
     from mlflow.exceptions import MlflowException
     from PIL import UnidentifiedImageError
 
-    from experiments.cli import run_cli
+    from experiments.core.cli import run_cli
     from search.errors import library_error
 
     def failing(error: Exception):

@@ -1,4 +1,4 @@
-"""The checkpoint format (experiments/checkpoints.py), and a task's own weight file: a task that saves `weights.pt`
+"""The checkpoint format (experiments/core/checkpoints.py), and a task's own weight file: a task that saves `weights.pt`
 (`tests/torch_weights_task.py`) is exported with its weights and registered, not taken for one without weights."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from experiments import predict, runner
-from experiments.checkpoints import CONFIG_FILE, has_weights, read_config, weight_files
+from experiments.core.checkpoints import CONFIG_FILE, has_weights, read_config, weight_files
 from search import summarize as search_summarize
 from search.registry import WEIGHTS_TAG, registered_name
 from tests.conftest import mlflow_client

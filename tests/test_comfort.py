@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from data_pipes import imdb as imdb_data
-from experiments.cli import UsageError
-from experiments.imdb_config import ExperimentConfig
-from experiments.space import Param, SearchSpace
+from experiments.core.cli import UsageError
+from experiments.core.space import Param, SearchSpace
 from experiments.tasks import get_task
+from experiments.tasks.imdb.config import ExperimentConfig
 from search import engine
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from experiments import provenance
+from experiments.reporting import provenance
 from tests.synthetic_task import TASK
 
 

@@ -17,7 +17,7 @@ import pytest
 
 from experiments import imdb as imdb_cli
 from experiments import predict
-from experiments.imdb_config import ExperimentConfig
+from experiments.tasks.imdb.config import ExperimentConfig
 from search import summarize as search_summarize
 from tests.conftest import mlflow_client
 
@@ -133,7 +133,7 @@ def test_the_champion_moves_only_past_a_better_model_validated_the_same_way():
     which the summarizer chose under the current split, takes the alias even with a lower number."""
     from types import SimpleNamespace
 
-    from experiments.task import ACCURACY
+    from experiments.core.task import ACCURACY
     from search.registry import VALIDATION_TAG, _move_champion, val_tag
     from tests.synthetic_regression import RMSE
 

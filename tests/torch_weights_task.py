@@ -14,8 +14,8 @@ from typing import Any
 import cloudpickle
 import numpy as np
 
-from experiments.checkpoints import CONFIG_FILE
-from experiments.errors import CheckpointError
+from experiments.core.checkpoints import CONFIG_FILE
+from experiments.core.errors import CheckpointError
 from tests import synthetic_regression as regression
 
 cloudpickle.register_pickle_by_value(sys.modules[__name__])  # Ray workers need not import the tests package
@@ -65,7 +65,7 @@ def predict(folder: Path, inputs: Sequence[str]) -> list[float]:
 
 
 def resolve(args: argparse.Namespace) -> TorchCurveConfig:
-    from experiments.config import resolve_config
+    from experiments.core.config import resolve_config
 
     return resolve_config(args.config or "curve_mlp", TorchCurveConfig, PRESETS)
 

@@ -41,8 +41,8 @@ from typing import Any
 import numpy as np
 
 from experiments.benchmarks.fidelity import ENOUGH_CONFIGS, GOOD_RANKING, cheapest_good, rank_proxies
-from experiments.cli import run_cli
-from experiments.errors import UsageError
+from experiments.core.cli import run_cli
+from experiments.core.errors import UsageError
 
 RUNS_DIR = Path("outputs/benchmarks/imdb_fidelity")
 RECORD_DIR = Path("model_checkpoints/assignment2-1-2")
@@ -51,7 +51,7 @@ SEARCH_RECORD = Path("model_checkpoints/assignment2-1-2/searches/imdb-40-ship.js
 SEARCH_SEED = 0  # the main job's --seed: its trials' seed and the seed of its data subset and validation split
 REFIT_SEED = 1000  # a refit trains with the search seed + 1000 (search.refit.REFIT_SEED)
 REFIT_EPOCHS = 4
-READS = 800  # tokens a searched model reads (experiments.tasks.imdb.SEARCH_MAX_LEN)
+READS = 800  # tokens a searched model reads (experiments.tasks.imdb.task.SEARCH_MAX_LEN)
 PRESETS = ("gru2_maxmean", "bigru1_maxmean", "bigru1_wide_dropout", "gru1_wide", "gru3_deep_dropout",
            "gru2_batch128_lr4e-3")  # every preset but seed_default, the course's 10-epoch constant-rate start
 SEARCH_TOP = 2  # the best distinct configurations of the committed main-job search
@@ -82,8 +82,8 @@ def study_configs(record: Path | None = None) -> dict[str, dict[str, Any]]:
     """name → config fields (without epochs, seed, schedule, max_len, which each run sets). A configuration the
     committed `record` holds keeps its recorded fields: the random draws come from today's search space, and a
     study resumed after the space changed must not train a new draw under an old draw's name."""
-    from experiments.imdb_config import IMDB_PRESETS
-    from experiments.tasks.imdb import space
+    from experiments.tasks.imdb.config import IMDB_PRESETS
+    from experiments.tasks.imdb.task import space
 
     keep = ("batch_size", "embed_dim", "hidden_dim", "num_layers", "is_bidirectional", "dropout", "embed_dropout",
             "pooling", "optimizer", "optimizer_params", "grad_clip")
@@ -110,7 +110,7 @@ def study_configs(record: Path | None = None) -> dict[str, dict[str, Any]]:
 
 def _nested(fields: dict[str, Any]) -> dict[str, Any]:
     """Flat lr / weight_decay (as the search samples them) → the config's optimizer_params."""
-    from experiments.imdb_config import ExperimentConfig
+    from experiments.tasks.imdb.config import ExperimentConfig
 
     return {k: v for k, v in ExperimentConfig.normalize_values(dict(fields)).items()}
 
@@ -124,8 +124,8 @@ class CurveReporter:
         self.run_dir = run_dir
 
     def report(self, metrics: dict[str, float], checkpoint_dir: str) -> None:
-        from experiments.checkpoints import replace_dir_atomically
-        from experiments.reporters import format_metrics
+        from experiments.core.checkpoints import replace_dir_atomically
+        from experiments.core.reporters import format_metrics
 
         replace_dir_atomically(checkpoint_dir, self.run_dir / "state")
         print(f"{self.run_dir.name}: {format_metrics(metrics)}", flush=True)
@@ -147,9 +147,9 @@ def train_one(name: str, fields: dict[str, Any], run: Run, data_dir: str, runs_d
     import shutil
 
     from data_pipes import imdb
-    from experiments.cli import machine_info
-    from experiments.imdb_config import ExperimentConfig
-    from experiments.imdb_trial import train_imdb
+    from experiments.core.cli import machine_info
+    from experiments.tasks.imdb.config import ExperimentConfig
+    from experiments.tasks.imdb.trial import train_imdb
 
     run_dir = runs_dir / name / run.kind
     if (run_dir / "record.json").is_file():
@@ -309,12 +309,12 @@ def section(study: dict[str, Any]) -> str:
 
 def main_job_rung() -> str:
     """Where the main job's search ranks today, read from the task's defaults (not restated here)."""
-    from experiments.tasks.imdb import TASK
+    from experiments.tasks.imdb.task import TASK
 
     defaults = TASK.search_defaults
     data = f"{defaults['subset']:,} reviews" if defaults.get("subset") else "all training reviews"
     return (f"The main job ranks on {data} at ASHA's first rung, {defaults['grace_period']:g} epoch(s) of a "
-            f"{defaults['max_epochs']}-epoch schedule (`search_defaults` in `experiments/tasks/imdb.py`).")
+            f"{defaults['max_epochs']}-epoch schedule (`search_defaults` in `experiments/tasks/imdb/task.py`).")
 
 
 def plot(study: dict[str, Any], path: Path) -> None:

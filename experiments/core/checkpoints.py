@@ -1,12 +1,12 @@
 """The checkpoint format, in one place: the files a checkpoint or export folder holds, and how folders are swapped in.
 
 A checkpoint folder holds `experiment_config.json` (the config, with the "task" it belongs to, see
-`experiments.config`), `metrics.json` (the training loop's record of it: scores, epoch, history; in an export, the
+`experiments.core.config`), `metrics.json` (the training loop's record of it: scores, epoch, history; in an export, the
 summarizer's record), the task's weights (`Task.weight_file`: `model.safetensors` unless the task declares its
 own) and whatever else the task saves (a tokenizer, an image processor); a training checkpoint also holds the
 trainer's state, for resuming. An ensemble folder holds one such folder per member (`member_<i>/`, see
-`experiments.ensemble`). Folders and records are staged beside their target and renamed into place, so a reader
-never finds one half-written.
+`experiments.reporting.ensemble`). Folders and records are staged beside their target and renamed into place, so a
+reader never finds one half-written.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from experiments.config import TASK_KEY
+from experiments.core.config import TASK_KEY
 
 CONFIG_FILE = "experiment_config.json"
 METRICS_FILE = "metrics.json"

@@ -4,9 +4,9 @@ The one report writer: what differs between tasks (title, metric and targets, ta
 sentences and plots) comes from the `Task`. Scores are written the metric's way: accuracies in % with their
 binomial standard errors, any other metric as a number with its unit, targets with their direction (≤ 55 RMSE).
 
-This module puts the sections in order; the tables are in `experiments.report_tables`, the sentences in
-`experiments.report_prose`, the figures in `experiments.report_plots`, the commands behind the numbers in
-`experiments.report_commands`, and the opening (who found each model) in `experiments.provenance`.
+This module puts the sections in order; the tables are in `experiments.reporting.tables`, the sentences in
+`experiments.reporting.prose`, the figures in `experiments.reporting.plots`, the commands behind the numbers in
+`experiments.reporting.commands`, and the opening (who found each model) in `experiments.reporting.provenance`.
 """
 
 from __future__ import annotations
@@ -15,12 +15,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from experiments import provenance
-from experiments.report_commands import commands_section, portable_in
-from experiments.report_plots import attach_benchmarks, draw_plots
-from experiments.report_prose import comparison, search_section
-from experiments.report_tables import ablation_section, equal_budget_section, model_table
-from experiments.task import Task
+from experiments.core.task import Task
+from experiments.reporting import provenance
+from experiments.reporting.commands import commands_section, portable_in
+from experiments.reporting.plots import attach_benchmarks, draw_plots
+from experiments.reporting.prose import comparison, search_section
+from experiments.reporting.tables import ablation_section, equal_budget_section, model_table
 
 
 def write_report(task: Task, ranked: list, searches: list[dict[str, Any]], folder: Path, command: str,

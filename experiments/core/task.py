@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from experiments.checkpoints import WEIGHT_FILE
-from experiments.config import BaseConfig
-from experiments.space import SearchSpace
+from experiments.core.checkpoints import WEIGHT_FILE
+from experiments.core.config import BaseConfig
+from experiments.core.space import SearchSpace
 
 TrialFn = Callable[[dict[str, Any], Any, Any], dict[str, Any]]  # (config dict, data, reporter) -> summary
 Column = tuple[str, Callable[[dict[str, Any]], Any]]  # report header, value from a config dict
@@ -137,7 +137,7 @@ class Task:
     default_config: str
     resolve_config: Callable[[argparse.Namespace], BaseConfig]  # the runner's --config (and task flags)
     trial: TrialFn  # plain function: trains one config, reports through the reporter, never sees the test split
-    # --- checkpoints (experiments/checkpoints.py): a folder holding experiment_config.json (with "task") and
+    # --- checkpoints (experiments/core/checkpoints.py): a folder holding experiment_config.json (with "task") and
     # whatever the task saves, its weights in `weight_file` (declared below)
     # (folder, data, device) -> the test split's metric.test_key (accuracy, rmse…), loss, params…
     evaluate_checkpoint: Callable[[Path, Any, Any], dict[str, Any]]
@@ -169,7 +169,7 @@ class Task:
     serving_example: Callable[[], tuple[str, list[Any]]] | None = None
     registered_model: str = ""  # default tunelab-<name>
     module_key: str | None = None  # a task outside the registry: its module path, as its configs record it
-    # --- ensembles of checkpoints (experiments/ensemble.py); a task without them exports single models only
+    # --- ensembles of checkpoints (experiments/reporting/ensemble.py); a task without them exports single models only
     labels: tuple[str, ...] = ()  # class names, in the order of the probability columns below
     split_probabilities: Callable[[Path, Any, str, Any], tuple[Any, Any]] | None = None  # (folder, data, "val" |
     # "test", device) -> (class probabilities [n, classes], labels [n]) of that split, as the checkpoint reads it

@@ -26,10 +26,10 @@ from typing import Any
 
 import numpy as np
 
-from experiments.checkpoints import CONFIG_FILE, MEMBER_PREFIX
-from experiments.cli import relative_to_root
-from experiments.errors import CheckpointError
-from experiments.task import ACCURACY, Metric, Task
+from experiments.core.checkpoints import CONFIG_FILE, MEMBER_PREFIX
+from experiments.core.cli import relative_to_root
+from experiments.core.errors import CheckpointError
+from experiments.core.task import ACCURACY, Metric, Task
 
 ENSEMBLE_FILE = "ensemble.json"
 

@@ -15,9 +15,7 @@ import tarfile
 from pathlib import Path
 from typing import Any
 
-from experiments import ensemble
-from experiments.candidates import SEARCHES_KEPT, Candidate, rank, read_json
-from experiments.checkpoints import (
+from experiments.core.checkpoints import (
     CONFIG_FILE,
     METRICS_FILE,
     TRAINER_STATE,
@@ -29,8 +27,10 @@ from experiments.checkpoints import (
     replace_dir_atomically,
     write_text_atomically,
 )
-from experiments.cli import UsageError
-from experiments.task import ACCURACY, Metric
+from experiments.core.cli import UsageError
+from experiments.core.task import ACCURACY, Metric
+from experiments.reporting import ensemble
+from experiments.reporting.candidates import SEARCHES_KEPT, Candidate, rank, read_json
 
 NEVER_EXPORTED = {TRAINER_STATE}
 

@@ -21,10 +21,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from experiments.checkpoints import METRICS_FILE, TRAINER_STATE
-from experiments.reporters import Reporter
-from experiments.task import ACCURACY
-from experiments.units import as_epoch, report_grid
+from experiments.core.checkpoints import METRICS_FILE, TRAINER_STATE
+from experiments.core.reporters import Reporter
+from experiments.core.task import ACCURACY
+from experiments.core.units import as_epoch, report_grid
 
 
 def seed_everything(seed: int) -> None:

@@ -9,10 +9,10 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from experiments.cli import throughput_setting
-from experiments.report_commands import command_flag
-from experiments.task import ACCURACY, Metric, Task
-from experiments.uncertainty import gap_and_error, verdict, with_error
+from experiments.core.cli import throughput_setting
+from experiments.core.task import ACCURACY, Metric, Task
+from experiments.core.uncertainty import gap_and_error, verdict, with_error
+from experiments.reporting.commands import command_flag
 
 
 def fmt(value: Any) -> str:

@@ -7,10 +7,10 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from experiments.ensemble import export_name, member_sources, same_path
-from experiments.report_commands import command_flag
-from experiments.task import ACCURACY, Metric, Task
-from experiments.uncertainty import with_error
+from experiments.core.task import ACCURACY, Metric, Task
+from experiments.core.uncertainty import with_error
+from experiments.reporting.commands import command_flag
+from experiments.reporting.ensemble import export_name, member_sources, same_path
 
 
 def comparison(task: Task, ranked: list) -> list[str]:

@@ -15,10 +15,10 @@ from typing import Any
 
 import numpy as np
 
-from experiments import ensemble
-from experiments.checkpoints import CONFIG_FILE, METRICS_FILE, read_config, read_metrics, validation_of
-from experiments.cli import UsageError
-from experiments.task import ACCURACY, Metric, Task
+from experiments.core.checkpoints import CONFIG_FILE, METRICS_FILE, read_config, read_metrics, validation_of
+from experiments.core.cli import UsageError
+from experiments.core.task import ACCURACY, Metric, Task
+from experiments.reporting import ensemble
 
 SEARCHES_KEPT = "searches"  # <export folder>/searches/<name>.json: the summaries a report was written from
 ABLATIONS_KEPT = "ablations"  # <export folder>/ablations/<name>.json, likewise for ablations
@@ -47,7 +47,7 @@ class Candidate:
     confusion: list[list[int]] | None = None  # test confusion matrix (rows: true class), where the task gives one
     class_names: list[str] | None = None
     validation: str = "random"  # how its validation split was drawn (see Task.validation)
-    members: list[Path] = field(default_factory=list)  # an ensemble's checkpoints (experiments/ensemble.py)
+    members: list[Path] = field(default_factory=list)  # an ensemble's checkpoints (experiments/reporting/ensemble.py)
 
     def member_configs(self) -> list[dict[str, Any]]:
         """Each member's config (an ensemble's), else the model's own."""
@@ -185,12 +185,12 @@ def _best_checkpoint_of(row: dict[str, Any], search: dict[str, Any], metric: Met
 def ensemble_candidates(searches: list[dict[str, Any]], task: Task, data_dir: str | None,
                         export_folder: Path) -> list[Candidate]:
     """Each search whose refits (two or more, still on this machine) average to a better validation score than
-    its refit winner alone: that ensemble (experiments/ensemble.py), chosen on validation, tested once. Only for
-    a task whose models give class probabilities (see `ensemble.supports_ensembles`)."""
+    its refit winner alone: that ensemble (experiments/reporting/ensemble.py), chosen on validation, tested once.
+    Only for a task whose models give class probabilities (see `ensemble.supports_ensembles`)."""
     if data_dir is None or not ensemble.supports_ensembles(task):
         return []
     from experiments import evaluate
-    from experiments.training import pick_device
+    from experiments.core.training import pick_device
 
     candidates, metric = [], task.metric
     for search in searches:

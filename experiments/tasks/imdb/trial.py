@@ -20,11 +20,11 @@ from data_pipes.imdb import (
     length_bucketed_batches,
     vocab_size,
 )
-from experiments.checkpoints import CONFIG_FILE, WEIGHT_FILE
-from experiments.errors import CheckpointError
-from experiments.imdb_config import ExperimentConfig
-from experiments.reporters import Reporter
-from experiments.training import TrainingJob, fit, pick_device, seed_everything
+from experiments.core.checkpoints import CONFIG_FILE, WEIGHT_FILE
+from experiments.core.errors import CheckpointError
+from experiments.core.reporters import Reporter
+from experiments.core.training import TrainingJob, fit, pick_device, seed_everything
+from experiments.tasks.imdb.config import ExperimentConfig
 from models.gru_classifier import GRUClassifier
 
 TOKENIZER_FILE = "tokenizer.json"

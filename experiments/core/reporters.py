@@ -12,9 +12,9 @@ import sys
 from pathlib import Path
 from typing import Protocol
 
-from experiments.checkpoints import replace_dir_atomically
-from experiments.errors import UsageError
-from experiments.task import ACCURACY, Metric
+from experiments.core.checkpoints import replace_dir_atomically
+from experiments.core.errors import UsageError
+from experiments.core.task import ACCURACY, Metric
 
 
 class Reporter(Protocol):

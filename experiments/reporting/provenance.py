@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from experiments import ensemble
-from experiments.task import Task
+from experiments.core.task import Task
+from experiments.reporting import ensemble
 
 
 def refit_origin(search: dict[str, Any], row: dict[str, Any]) -> str:

@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from experiments.task import ACCURACY, Metric, Task
+from experiments.core.task import ACCURACY, Metric, Task
 
 
 def plot_learning_curves(ranked: list, path: Path, columns: int = 4, metric: Metric = ACCURACY) -> None:

@@ -9,8 +9,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from experiments.checkpoints import CONFIG_FILE
-from experiments.cli import relative_to_root
+from experiments.core.checkpoints import CONFIG_FILE
+from experiments.core.cli import relative_to_root
 
 DATA_FLAGS = ("--data-dir",)  # and --<task>-data-dir
 OUTPUT_FLAGS = ("--output-dir", "--out", "--outputs", "--storage-path", "--ray-results")
