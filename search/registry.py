@@ -25,7 +25,7 @@ CHAMPION = "champion"
 WEIGHTS_TAG = "tunelab.weights_sha256"
 VALIDATION_TAG = "tunelab.validation"  # how the validation split was drawn: scores compare only within one
 # what a loader needs besides MLflow; the packages of this project travel as the model's code
-REQUIREMENTS = ("torch", "transformers", "tokenizers", "safetensors", "numpy", "pandas", "pillow")
+SERVING_REQUIREMENTS = ("numpy", "pandas")  # the pyfunc's own input and output; a task adds its model's
 
 
 @dataclass
@@ -52,11 +52,12 @@ def _sha256(folder: Path, weight_file: str) -> str:
     return digest.hexdigest()
 
 
-def _requirements() -> list[str]:
+def _requirements(task: Task) -> list[str]:
+    """The packages a served model of this task installs, pinned to the versions it was exported with."""
     from importlib.metadata import PackageNotFoundError, version
 
     pinned = []
-    for name in REQUIREMENTS:
+    for name in dict.fromkeys((*task.requirements, *SERVING_REQUIREMENTS)):
         try:
             pinned.append(f"{name}=={version(name).split('+')[0]}")
         except PackageNotFoundError:
@@ -109,7 +110,7 @@ def register_best(task: Task, export_folder: Path, tracking_uri: str, experiment
                 name="model", python_model=serving.__file__, model_config={"column": column},
                 artifacts={serving.ARTIFACT: str(folder)},
                 code_paths=_code_paths(), signature=infer_signature(example, output), input_example=example,
-                pip_requirements=_requirements(), registered_model_name=name,
+                pip_requirements=_requirements(task), registered_model_name=name,
             )
         version, new = client.get_model_version(name, str(info.registered_model_version)), True
         for key, value in {WEIGHTS_TAG: weights, val_tag(metric): best[metric.name], "tunelab.export": best["name"],

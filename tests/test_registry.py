@@ -155,3 +155,15 @@ def test_the_champion_moves_only_past_a_better_model_validated_the_same_way():
     lower_is_better = Client({val_tag(RMSE): "0.40", VALIDATION_TAG: "blocks"})  # a task that minimises
     assert not _move_champion(lower_is_better, "m", "2", 0.45, "blocks", RMSE) and lower_is_better.moved is None
     assert _move_champion(lower_is_better, "m", "2", 0.35, "blocks", RMSE) and lower_is_better.moved == "2"
+
+
+def test_a_served_model_installs_what_its_task_declares():
+    """The pip requirements of a registered model are its task's, pinned, plus the pyfunc's own (numpy, pandas):
+    the IMDB GRU does not pull in transformers, the CIFAR-10 models do."""
+    from experiments.tasks import get_task
+    from search.registry import _requirements
+
+    imdb = [r.split("==")[0] for r in _requirements(get_task("imdb"))]
+    cifar = [r.split("==")[0] for r in _requirements(get_task("cifar"))]
+    assert imdb == ["torch", "safetensors", "tokenizers", "numpy", "pandas"]
+    assert "transformers" in cifar and "pillow" in cifar and "tokenizers" not in cifar

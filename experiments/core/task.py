@@ -168,6 +168,7 @@ class Task:
     # --- serving: (input column, example inputs) for the MLflow model's signature, and its registry name
     serving_example: Callable[[], tuple[str, list[Any]]] | None = None
     registered_model: str = ""  # default tunelab-<name>
+    requirements: tuple[str, ...] = ("torch", "safetensors")  # what a served model installs beside numpy and pandas
     module_key: str | None = None  # a task outside the registry: its module path, as its configs record it
     # --- ensembles of checkpoints (experiments/reporting/ensemble.py); a task without them exports single models only
     labels: tuple[str, ...] = ()  # class names, in the order of the probability columns below

@@ -124,11 +124,11 @@ def keep_searches(searches: list[dict[str, Any]], folder: Path, kept: str = SEAR
                               json.dumps(summary, indent=1, default=str) + "\n")
 
 
-def write_archive(checkpoints: Path, student_id: str, force: bool) -> Path:
+def write_archive(checkpoints: Path, name: str, force: bool) -> Path:
     """`<ID>.tar.gz` of model_checkpoints/ only (reports, plots, configs, metrics, exported weights)."""
     if not checkpoints.is_dir():
         raise UsageError(f"nothing to archive: {checkpoints} does not exist (run the summarizer first)")
-    archive = Path(f"{student_id}.tar.gz")
+    archive = Path(f"{name}.tar.gz")
     if archive.exists() and not force:
         raise UsageError(f"{archive} already exists; pass --force to overwrite it")
     files = sorted(

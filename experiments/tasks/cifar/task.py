@@ -235,6 +235,7 @@ TASK = Task(
     example_noun="image",
     test_examples=TEST_IMAGES,
     serving_example=serving_example,
+    requirements=("torch", "safetensors", "transformers", "pillow"),
     registered_model="tunelab-cifar10",
     load_data=load_data,
     fixed_params=fixed_params,

@@ -187,6 +187,7 @@ TASK = Task(
     validation=VALIDATION,
     test_examples=TEST_REVIEWS,
     serving_example=serving_example,
+    requirements=("torch", "safetensors", "tokenizers"),
     # The main job ranks on the refit's own budget, cut short: every trial trains on all 22,600 training reviews
     # under the 4-epoch one-cycle schedule, and ASHA's one rung, at 2 epochs, lets the best third finish. The
     # fidelity study (`python -m experiments.benchmarks.imdb_fidelity collect`, record imdb_fidelity.json) found no
