@@ -95,6 +95,7 @@ def run(args: argparse.Namespace) -> int:
     for task in [get_task(key) for key in args.tasks]:
         searches = load_searches(args.ray_results, task.name, args.out / task.export_folder)
         data_dir = args.data_dirs.get(task.key)
+        testable = data_dir is not None or task.bundled_data  # the test split is at hand
         candidates = candidates_from_runs(args.outputs / task.name, task) + candidates_from_searches(searches, task)
         candidates += ensemble_candidates(searches, task, data_dir, args.out / task.export_folder)
         candidates += candidates_from_exports(args.out / task.export_folder, task, {c.name for c in candidates})
@@ -108,11 +109,11 @@ def run(args: argparse.Namespace) -> int:
             # a model trained on another device (bf16 there) is re-measured here, so evaluate reproduces it
             elsewhere = (entry.machine.get("gpu") != here.get("gpu") and entry.test_score is not None
                          and entry.test_score_at_training is None)  # not re-measured yet
-            no_confusion = entry is best and confusions and entry.confusion is None and data_dir is not None
+            no_confusion = entry is best and confusions and entry.confusion is None and testable
             if entry.test_score is None:
                 reuse_export(entry, args.out / task.export_folder, task.metric)
-            if entry.test_score is None or (elsewhere and data_dir is not None) or no_confusion:
-                if data_dir is None:
+            if entry.test_score is None or (elsewhere and testable) or no_confusion:
+                if not testable:
                     raise UsageError(f"{entry.name} has no test {task.metric.label} yet: pass {data_flag(task)} to "
                                      "evaluate it")
                 if elsewhere:

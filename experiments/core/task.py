@@ -169,6 +169,8 @@ class Task:
     serving_example: Callable[[], tuple[str, list[Any]]] | None = None
     registered_model: str = ""  # default tunelab-<name>
     requirements: tuple[str, ...] = ("torch", "safetensors")  # what a served model installs beside numpy and pandas
+    bundled_data: bool = False  # load_data needs no --data-dir (generated or shipped with the task): the summarizer
+                                # tests and ensembles its models without one
     module_key: str | None = None  # a task outside the registry: its module path, as its configs record it
     # --- ensembles of checkpoints (experiments/reporting/ensemble.py); a task without them exports single models only
     labels: tuple[str, ...] = ()  # class names, in the order of the probability columns below
