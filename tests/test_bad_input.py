@@ -57,6 +57,8 @@ CASES = [
     ("experiments.benchmarks.imdb_throughput", "--data-dir {bad}/missing", "missing"),
     ("experiments.benchmarks.imdb_throughput", "--config nope --data-dir {bad}/missing", "nope"),
     ("experiments.benchmarks.imdb_throughput", "--reviews 0 --data-dir {bad}/missing", "--reviews"),
+    ("experiments.benchmarks.imdb_precision", "--data-dir {bad}/missing", "missing"),
+    ("experiments.benchmarks.imdb_precision", "--reviews 1 --data-dir {bad}/missing", "--reviews"),
     ("experiments.benchmarks.window_attention", "--threads 0", "--threads"),
     ("experiments.benchmarks.window_attention", "--repeats 0", "--repeats"),
     ("experiments.benchmarks.imdb_fidelity", "run --data-dir {bad}/missing", "missing"),
