@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from experiments import runner
-from experiments.cli import run_cli
+from experiments.core.cli import run_cli
 from experiments.tasks import get_task
 
 

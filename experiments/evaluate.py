@@ -12,9 +12,9 @@ import functools
 from pathlib import Path
 from typing import Any
 
-from experiments import ensemble
-from experiments.cli import run_cli
-from experiments.task import Task
+from experiments.core.cli import run_cli
+from experiments.core.task import Task
+from experiments.reporting import ensemble
 from experiments.tasks import get_task, task_of_checkpoint
 
 
@@ -26,8 +26,8 @@ def load_test_data(task_key: str, data_dir: str | None):
 
 def evaluate_checkpoint(folder: str | Path, data_dir: str | None, task: Task | None = None) -> dict[str, Any]:
     """{'task', the metric's test_name ('test_accuracy', 'test_rmse'…), 'test_loss', 'params', 'confusion',
-    'class_names'} for a checkpoint folder or an ensemble of them (experiments/ensemble.py)."""
-    from experiments.training import pick_device
+    'class_names'} for a checkpoint folder or an ensemble of them (experiments/reporting/ensemble.py)."""
+    from experiments.core.training import pick_device
 
     folder = Path(folder)
     task = task or task_of_checkpoint(folder)

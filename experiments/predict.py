@@ -10,8 +10,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from experiments import ensemble
-from experiments.cli import run_cli
+from experiments.core.cli import run_cli
+from experiments.reporting import ensemble
 from experiments.tasks import task_of_checkpoint
 
 

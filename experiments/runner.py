@@ -1,4 +1,5 @@
-"""Train one configuration of any task alone (no Ray): `python -m experiments.imdb|cifar --config NAME|path.json`.
+"""Train one configuration of any task alone (no Ray): `python -m experiments.train --task KEY --config …`
+(`python -m experiments.imdb|cifar` for the built-in tasks).
 
 Keeps the best-validation checkpoint in `<output-dir>/<config_name>/best/`, then evaluates it once on the
 test split and writes `run.json` (config, history, val/test score, time, machine, command) — the same flags
@@ -11,8 +12,8 @@ import argparse
 import time
 from pathlib import Path
 
-from experiments.cli import command_line, machine_info, with_overrides
-from experiments.task import Task
+from experiments.core.cli import command_line, machine_info, with_overrides
+from experiments.core.task import Task
 
 
 def build_parser(task: Task, module: str) -> argparse.ArgumentParser:
@@ -42,8 +43,8 @@ def main(task: Task, argv: list[str] | None = None, module: str | None = None) -
     print(f"training {config.config_name}{about} on {len(data.train):,} {task.example_noun}s "
           f"(val {len(data.val):,})", flush=True)
 
-    from experiments.reporters import LocalReporter, save_run_record
-    from experiments.training import pick_device
+    from experiments.core.reporters import LocalReporter, save_run_record
+    from experiments.core.training import pick_device
 
     started = time.perf_counter()
     summary = task.trial(config.to_dict(), data, LocalReporter(run_dir, task.metric, task.key))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sys
 
-from experiments.cli import UsageError, run_cli
+from experiments.core.cli import UsageError, run_cli
 from experiments.tasks import TASKS, get_task
 from search import engine
 from search.errors import library_error

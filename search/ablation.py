@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from experiments.cli import machine_info
-from experiments.errors import ConfigError, UsageError
-from experiments.task import ACCURACY, Metric, Task
+from experiments.core.cli import machine_info
+from experiments.core.errors import ConfigError, UsageError
+from experiments.core.task import ACCURACY, Metric, Task
 from search.cli import search_command
 from search.grid import train_and_test
 from search.runtime import WallClock, start_ray

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from experiments.cli import run_cli
+from experiments.core.cli import run_cli
 from experiments.tasks import get_task
 from search import engine
 from search.errors import library_error

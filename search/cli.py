@@ -10,10 +10,10 @@ import argparse
 import socket
 import sys
 
-from experiments.cli import UsageError
-from experiments.task import Task
+from experiments.core.cli import UsageError
+from experiments.core.task import Task
+from experiments.core.units import report_grid
 from experiments.tasks import TASKS
-from experiments.units import report_grid
 from search.errors import check_store
 
 # the flags a search is started with and keeps when resumed (the task adds its own: `search_settings`)

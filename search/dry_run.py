@@ -11,9 +11,9 @@ import os
 import random
 from typing import Any
 
-from experiments.cli import UsageError
-from experiments.space import SearchSpace
-from experiments.task import Task
+from experiments.core.cli import UsageError
+from experiments.core.space import SearchSpace
+from experiments.core.task import Task
 from search.runtime import plan_concurrency
 from search.warm_start import named_warm_starts
 

@@ -47,9 +47,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from experiments.cli import UsageError
-from experiments.space import SearchSpace
-from experiments.task import Task
+from experiments.core.cli import UsageError
+from experiments.core.space import SearchSpace
+from experiments.core.task import Task
 from search import ablation
 from search.cli import build_parser, check_args, given_settings, search_settings, typed_argv
 from search.dry_run import dry_run, refit_cost

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from urllib.parse import urlparse
 
-from experiments.errors import UsageError, first_line
+from experiments.core.errors import UsageError, first_line
 
 # the schemes MLflow opens a tracking and registry store for (a bare path is a local folder store)
 STORE_SCHEMES = ("", "file", "sqlite", "postgresql", "mysql", "mssql", "http", "https", "databricks", "databricks-uc",

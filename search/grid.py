@@ -16,8 +16,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from experiments.errors import UsageError
-from experiments.task import Task
+from experiments.core.errors import UsageError
+from experiments.core.task import Task
 from search.results import missing_metric, trial_id_of, trial_states
 from search.trainable import run_trial
 
@@ -104,7 +104,7 @@ def evaluate_once(task: Task, checkpoint: Path, trial_folder: Path, data: Any) -
         recorded = json.loads(kept.read_text())
         if recorded.get("checkpoint") == checkpoint.name:
             return recorded, False
-    from experiments.training import pick_device
+    from experiments.core.training import pick_device
 
     test = task.evaluate_checkpoint(checkpoint, data, pick_device())
     result = {"checkpoint": checkpoint.name, task.metric.test_key: test[task.metric.test_key], "loss": test.get("loss")}

@@ -9,10 +9,10 @@ import argparse
 import shlex
 from typing import Any
 
-from experiments.cli import machine_info
-from experiments.space import SearchSpace
-from experiments.task import Task
-from experiments.units import as_epoch
+from experiments.core.cli import machine_info
+from experiments.core.space import SearchSpace
+from experiments.core.task import Task
+from experiments.core.units import as_epoch
 from search.cli import search_command
 from search.results import format_table, rank_results, trial_states
 from search.storage import write_summary

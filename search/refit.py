@@ -18,7 +18,7 @@ import argparse
 from collections.abc import Sequence
 from typing import Any
 
-from experiments.task import Task
+from experiments.core.task import Task
 from search.grid import train_and_test
 from search.warm_start import is_warm_start
 

@@ -17,15 +17,15 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from experiments import ensemble
-from experiments.summarize import has_weights, recorded_validation
-from experiments.task import ACCURACY, Metric, Task
+from experiments.core.checkpoints import has_weights, recorded_validation, weight_files
+from experiments.core.task import ACCURACY, Metric, Task
+from experiments.reporting import ensemble
 
 CHAMPION = "champion"
 WEIGHTS_TAG = "tunelab.weights_sha256"
 VALIDATION_TAG = "tunelab.validation"  # how the validation split was drawn: scores compare only within one
 # what a loader needs besides MLflow; the packages of this project travel as the model's code
-REQUIREMENTS = ("torch", "transformers", "tokenizers", "safetensors", "numpy", "pandas", "pillow")
+SERVING_REQUIREMENTS = ("numpy", "pandas")  # the pyfunc's own input and output; a task adds its model's
 
 
 @dataclass
@@ -45,18 +45,19 @@ def registered_name(task: Task) -> str:
     return task.registered_model or f"tunelab-{task.name}"
 
 
-def _sha256(folder: Path) -> str:
+def _sha256(folder: Path, weight_file: str) -> str:
     digest = hashlib.sha256()
-    for path in sorted(folder.rglob("*.safetensors")):  # an ensemble's are in its member folders
+    for path in weight_files(folder, weight_file):  # an ensemble's are in its member folders
         digest.update(path.read_bytes())
     return digest.hexdigest()
 
 
-def _requirements() -> list[str]:
+def _requirements(task: Task) -> list[str]:
+    """The packages a served model of this task installs, pinned to the versions it was exported with."""
     from importlib.metadata import PackageNotFoundError, version
 
     pinned = []
-    for name in REQUIREMENTS:
+    for name in dict.fromkeys((*task.requirements, *SERVING_REQUIREMENTS)):
         try:
             pinned.append(f"{name}=={version(name).split('+')[0]}")
         except PackageNotFoundError:
@@ -88,11 +89,11 @@ def register_best(task: Task, export_folder: Path, tracking_uri: str, experiment
         return None
     best, metric = json.loads(best_file.read_text()), task.metric
     folder = export_folder / best["path"]
-    if not has_weights(folder):
+    if not has_weights(folder, task.weight_file):
         return None
     client = mlflow.MlflowClient(tracking_uri=tracking_uri)
     name = registered_name(task)
-    weights = _sha256(folder)
+    weights = _sha256(folder, task.weight_file)
     validation = recorded_validation(folder)
     known = client.search_model_versions(f"name = '{name}' and tags.`{WEIGHTS_TAG}` = '{weights}'")
     if known:
@@ -109,7 +110,7 @@ def register_best(task: Task, export_folder: Path, tracking_uri: str, experiment
                 name="model", python_model=serving.__file__, model_config={"column": column},
                 artifacts={serving.ARTIFACT: str(folder)},
                 code_paths=_code_paths(), signature=infer_signature(example, output), input_example=example,
-                pip_requirements=_requirements(), registered_model_name=name,
+                pip_requirements=_requirements(task), registered_model_name=name,
             )
         version, new = client.get_model_version(name, str(info.registered_model_version)), True
         for key, value in {WEIGHTS_TAG: weights, val_tag(metric): best[metric.name], "tunelab.export": best["name"],

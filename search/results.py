@@ -11,8 +11,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from experiments.task import ACCURACY, Metric
-from experiments.units import as_epoch
+from experiments.core.task import ACCURACY, Metric
+from experiments.core.units import as_epoch
 from search.cli import EPSILON
 from search.trainable import run_trial
 

@@ -16,7 +16,7 @@ import threading
 import time
 from pathlib import Path
 
-from experiments.cli import UsageError
+from experiments.core.cli import UsageError
 
 
 def send_cluster_token() -> bool:

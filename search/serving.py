@@ -32,7 +32,7 @@ class ExportedModel(mlflow.pyfunc.PythonModel):
     def predict(self, context, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
         """One row per input in the column the signature names; MLflow enforces the schema before this runs."""
         inputs = model_input[self.column].tolist()
-        from experiments import ensemble
+        from experiments.reporting import ensemble
 
         return pd.DataFrame([ensemble.prediction_record(p) for p in ensemble.predict(self.task, self.folder, inputs)])
 

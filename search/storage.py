@@ -15,8 +15,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from experiments.cli import UsageError
-from experiments.task import Task
+from experiments.core.cli import UsageError
+from experiments.core.task import Task
 
 
 def storage_root(args: argparse.Namespace) -> str:

@@ -12,8 +12,8 @@ import math
 import random
 from typing import Any
 
-from experiments.space import SearchSpace
-from experiments.task import ACCURACY, Metric
+from experiments.core.space import SearchSpace
+from experiments.core.task import ACCURACY, Metric
 from search.cli import EPSILON
 
 

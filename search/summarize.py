@@ -8,7 +8,7 @@ MLflow) and then registers each task's best export as `tunelab-<task>` with the 
 from __future__ import annotations
 
 from experiments import summarize
-from experiments.cli import run_cli
+from experiments.core.cli import run_cli
 from experiments.tasks import get_task
 from search.errors import check_store, library_error
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from ray.tune import Callback
 
-from experiments.task import ACCURACY, Metric
+from experiments.core.task import ACCURACY, Metric
 
 SEARCH_TAG = "tunelab.search"
 TRIAL_TAG = "tunelab.trial_id"
@@ -56,7 +56,7 @@ def open_store(tracking_uri: str):
     """An MlflowClient whose store exists and is migrated (under `first_use_lock` for sqlite)."""
     from mlflow import MlflowClient
 
-    from experiments.errors import UsageError
+    from experiments.core.errors import UsageError
     from search.errors import library_error
 
     quiet_mlflow()

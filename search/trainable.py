@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from experiments.task import ACCURACY, Metric, TrialFn
+from experiments.core.task import ACCURACY, Metric, TrialFn
 
 
 class TuneReporter:

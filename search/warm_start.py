@@ -14,9 +14,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from experiments.errors import ConfigError, UsageError
-from experiments.space import SearchSpace
-from experiments.task import Task
+from experiments.core.errors import ConfigError, UsageError
+from experiments.core.space import SearchSpace
+from experiments.core.task import Task
 
 FROM_SEARCH = 5
 

@@ -8,9 +8,9 @@ from dataclasses import replace
 
 import cloudpickle
 
-from experiments.cli import run_cli
-from experiments.imdb_trial import train_imdb
+from experiments.core.cli import run_cli
 from experiments.tasks import get_task
+from experiments.tasks.imdb.trial import train_imdb
 from search import engine
 
 cloudpickle.register_pickle_by_value(sys.modules[__name__])  # Ray workers need not import the tests package

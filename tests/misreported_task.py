@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from experiments.task import Metric
+from experiments.core.task import Metric
 from tests.synthetic_regression import TASK as REGRESSION
 
 TASK = replace(REGRESSION, name="misreported", module_key="tests.misreported_task",

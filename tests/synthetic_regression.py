@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,16 +17,16 @@ from typing import Any
 import cloudpickle
 import numpy as np
 
-from experiments.config import BaseConfig
-from experiments.errors import CheckpointError
-from experiments.space import Param, SearchSpace
-from experiments.task import Metric, Task
+from experiments.core.config import BaseConfig
+from experiments.core.errors import CheckpointError
+from experiments.core.space import Param, SearchSpace
+from experiments.core.task import Metric, Task
 
 cloudpickle.register_pickle_by_value(sys.modules[__name__])  # Ray workers need not import the tests package
 
 RMSE = Metric(name="val_rmse", mode="min", test_key="rmse", label="RMSE", short="RMSE", unit="RMSE")
 SIZES = {"train": 400, "val": 150, "test": 300}
-WEIGHTS = "model.safetensors"  # the name the summarizer exports and the registry hashes
+WEIGHTS = "model.safetensors"  # the default Task.weight_file: what the summarizer exports, the registry hashes
 
 
 @dataclass
@@ -119,12 +119,17 @@ def errors(model, split: Split) -> dict[str, float]:
 
 
 def trial(config: dict[str, Any], data: CurveData, reporter) -> dict[str, Any]:
+    return fit_curve(CurveConfig.from_dict(config), data, reporter, save_checkpoint)
+
+
+def fit_curve(curve_config: CurveConfig, data: CurveData, reporter,
+              save: Callable[[Any, CurveConfig, Path], None]) -> dict[str, Any]:
+    """Train one config, each checkpoint written by `save` (a variant of this task saves its weights its own way)."""
     import torch
     import torch.nn.functional as F
 
-    from experiments.training import TrainingJob, fit, seed_everything
+    from experiments.core.training import TrainingJob, fit, seed_everything
 
-    curve_config = CurveConfig.from_dict(config)
     seed_everything(curve_config.seed)
     model = build_model(curve_config)
     steps = max(1, len(data.train) // curve_config.batch_size)
@@ -142,7 +147,7 @@ def trial(config: dict[str, Any], data: CurveData, reporter) -> dict[str, Any]:
     return fit(TrainingJob(
         model=model, epochs=curve_config.epochs, steps_per_epoch=steps, train_batches=batches,
         loss_on_batch=lambda m, batch: (F.mse_loss(m(batch[0]).squeeze(-1), batch[1]), len(batch[1])),
-        evaluate=evaluate, save_checkpoint=lambda m, folder: save_checkpoint(m, curve_config, folder),
+        evaluate=evaluate, save_checkpoint=lambda m, folder: save(m, curve_config, folder),
         optimizer="Adam", optimizer_params={"lr": curve_config.lr}, lr_schedule="constant", grad_clip=0.0,
         unit="ex",
     ), reporter, torch.device("cpu"))
@@ -167,7 +172,7 @@ def space(args: argparse.Namespace) -> SearchSpace:
 
 
 def resolve(args: argparse.Namespace) -> CurveConfig:
-    from experiments.config import resolve_config
+    from experiments.core.config import resolve_config
 
     return resolve_config(args.config or "curve_mlp", CurveConfig, PRESETS)
 

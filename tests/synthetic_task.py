@@ -18,10 +18,10 @@ from typing import Any
 import cloudpickle
 import numpy as np
 
-from experiments.config import BaseConfig
-from experiments.errors import CheckpointError
-from experiments.space import Param, SearchSpace
-from experiments.task import Task
+from experiments.core.config import BaseConfig
+from experiments.core.errors import CheckpointError
+from experiments.core.space import Param, SearchSpace
+from experiments.core.task import Task
 
 cloudpickle.register_pickle_by_value(sys.modules[__name__])  # Ray workers need not import the tests package
 
@@ -120,7 +120,7 @@ def trial(config: dict[str, Any], data: BlobData, reporter) -> dict[str, Any]:
     import torch
     import torch.nn.functional as F
 
-    from experiments.training import TrainingJob, fit, seed_everything
+    from experiments.core.training import TrainingJob, fit, seed_everything
 
     blob = BlobConfig.from_dict(config)
     seed_everything(blob.seed)
@@ -188,7 +188,7 @@ def add_search_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def resolve(args: argparse.Namespace) -> BlobConfig:
-    from experiments.config import resolve_config
+    from experiments.core.config import resolve_config
 
     return resolve_config(args.config or "blob_mlp", BlobConfig, PRESETS)
 

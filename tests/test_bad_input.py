@@ -40,6 +40,10 @@ CASES = [
     ("experiments.imdb", "--epochs 0", "epochs"),
     ("experiments.imdb", "--data-dir {bad}/missing --subset 10", "missing"),
     ("experiments.cifar", "--config {bad}/imdb_config.json", "imdb_config.json"),
+    ("experiments.train", "", "--task"),
+    ("experiments.train", "--task nope", "nope"),
+    ("experiments.train", "--task tests.synthetic_task --config nope", "nope"),
+    ("search.imdb", "--time-budget -1", "--time-budget"),
     ("experiments.summarize", "--tasks nope", "nope"),
     ("experiments.summarize", "--data-dir imdb", "TASK=PATH"),
     ("experiments.summarize", "--tasks imdb --out {bad}/corrupt_exports --ray-results {bad}/empty", "metrics.json"),
@@ -53,6 +57,8 @@ CASES = [
     ("experiments.benchmarks.imdb_throughput", "--data-dir {bad}/missing", "missing"),
     ("experiments.benchmarks.imdb_throughput", "--config nope --data-dir {bad}/missing", "nope"),
     ("experiments.benchmarks.imdb_throughput", "--reviews 0 --data-dir {bad}/missing", "--reviews"),
+    ("experiments.benchmarks.imdb_precision", "--data-dir {bad}/missing", "missing"),
+    ("experiments.benchmarks.imdb_precision", "--reviews 1 --data-dir {bad}/missing", "--reviews"),
     ("experiments.benchmarks.window_attention", "--threads 0", "--threads"),
     ("experiments.benchmarks.window_attention", "--repeats 0", "--repeats"),
     ("experiments.benchmarks.imdb_fidelity", "run --data-dir {bad}/missing", "missing"),
@@ -160,7 +166,7 @@ def test_the_boundary_maps_bad_input_and_keeps_a_bugs_traceback(bad, capsys):
     from mlflow.exceptions import MlflowException
     from PIL import UnidentifiedImageError
 
-    from experiments.cli import run_cli
+    from experiments.core.cli import run_cli
     from search.errors import library_error
 
     def failing(error: Exception):

@@ -20,9 +20,9 @@ from PIL import Image
 from data_pipes import cifar10
 from data_pipes.common import DataSourceError
 from experiments import cifar as cifar_cli
-from experiments.cli import run_cli
-from experiments.vision_config import VisionConfig
-from experiments.vision_trial import (
+from experiments.core.cli import run_cli
+from experiments.tasks.cifar.config import VisionConfig
+from experiments.tasks.cifar.trial import (
     CheckpointError,
     confusion_matrix,
     evaluate_split,
@@ -182,11 +182,11 @@ def test_checkpoint_round_trip_and_pipeline(trained, data):
 
 
 def test_class_probabilities_agree_with_evaluation_and_predict(trained, data, tmp_path):
-    """What an ensemble averages (experiments/ensemble.py): the softmax evaluation takes its argmax of, in the
+    """What an ensemble averages (experiments/reporting/ensemble.py): the softmax evaluation takes its argmax of, in the
     order of the task's class names, which are the data pipe's."""
     import io
 
-    from experiments.tasks.cifar import TASK
+    from experiments.tasks.cifar.task import TASK
 
     _, reporter = trained
     assert TASK.labels == cifar10.CLASS_NAMES == data.class_names
@@ -274,9 +274,9 @@ def test_vision_report_shows_compute_errors_and_confusion(data_dir, cache, tmp_p
 
 def test_vit_against_swin_states_the_accuracy_gap_with_its_error_and_memory():
     """One seed each and 0.41 points apart (the H200 pair): the report must say that is within noise."""
-    from experiments.summarize import Candidate
-    from experiments.tasks.cifar import comparison
-    from experiments.vision_config import resolve_vision_config
+    from experiments.reporting.candidates import Candidate
+    from experiments.tasks.cifar.config import resolve_vision_config
+    from experiments.tasks.cifar.task import comparison
 
     def candidate(preset: str, family: str, test: float) -> Candidate:
         return Candidate("cifar", family, preset, "one-config run", resolve_vision_config(preset).to_dict(), test,

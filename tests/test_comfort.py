@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from data_pipes import imdb as imdb_data
-from experiments.cli import UsageError
-from experiments.imdb_config import ExperimentConfig
-from experiments.space import Param, SearchSpace
+from experiments.core.cli import UsageError
+from experiments.core.space import Param, SearchSpace
 from experiments.tasks import get_task
+from experiments.tasks.imdb.config import ExperimentConfig
 from search import engine
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -27,11 +27,12 @@ def test_imdb_dry_run_prints_the_plan_and_creates_nothing(tmp_path):
     )
     assert done.returncode == 0, done.stderr
     out = done.stdout
-    assert "weight_decay" in out and "if optimizer in ['AdamW']" in out
+    assert "weight_decay" in out and "optimizer          = AdamW" in out
     assert "optuna TPE after 4 random trials" in out  # not Optuna's 10, which would leave 7 trials unguided
-    assert "ASHA on val_accuracy (max): max_t=2 epochs, grace period 0.75, reduction factor 3" in out  # IMDB's
-    assert "data: the search trains on 5,000 reviews of the training split, the refit on all of it" in out
-    assert "reports: every 0.75 epoch; refit: the 1 best, 4 epochs each" in out
+    assert "ASHA on val_accuracy (max): max_t=4 epochs, grace period 2, reduction factor 3" in out  # IMDB's
+    assert "data: the search trains on all of the training split" in out
+    assert "reports: every 0.5 epoch; refit: none" in out
+    assert "time budget: the search phase ends after 52 min (--time-budget 0: none)" in out
     assert "7 trials, 2 in parallel" in out and "M params" in out
     assert not (tmp_path / "mlflow.db").exists() and not (tmp_path / "ray").exists()
     assert not (tmp_path / "mlruns").exists()

@@ -183,7 +183,7 @@ def test_the_summarizer_exports_the_ensemble_of_a_searchs_refits_that_validation
     validation as their average and tested once; evaluate reproduces the number, predict and the report use it."""
     import numpy as np
 
-    from experiments import ensemble
+    from experiments.reporting import ensemble
 
     workdir, done = synthetic_search
     assert done.returncode == 0, done.stderr[-3000:]
@@ -284,7 +284,7 @@ def test_an_unknown_task_is_one_line(tmp_path):
 
 
 def test_evaluate_reads_the_task_from_the_folder_not_its_files(tmp_path):
-    from experiments.errors import CheckpointError
+    from experiments.core.errors import CheckpointError
 
     (tmp_path / "experiment_config.json").write_text(json.dumps({"config_name": "x"}))
     (tmp_path / "tokenizer.json").write_text("{}")  # would once have made it an IMDB checkpoint
@@ -416,7 +416,7 @@ def test_a_task_sets_its_own_refit_and_time_budget_and_a_user_turns_them_off():
 def test_one_cycle_schedule_runs_for_any_number_of_steps(steps):
     import torch
 
-    from experiments.training import build_schedule
+    from experiments.core.training import build_schedule
 
     optimizer = torch.optim.AdamW([torch.nn.Parameter(torch.zeros(2))], lr=1e-3)
     schedule = build_schedule(optimizer, "onecycle", steps, warmup_fraction=0.1)
@@ -427,7 +427,7 @@ def test_one_cycle_schedule_runs_for_any_number_of_steps(steps):
 
 
 def test_report_points_cover_each_epoch_once():
-    from experiments.training import report_points
+    from experiments.core.training import report_points
 
     assert report_points(100, 4) == [25, 50, 75, 100]
     assert report_points(10, 1) == [10]
@@ -439,7 +439,7 @@ def test_reports_every_three_quarters_of_an_epoch_cross_epochs_and_resume_to_the
     and at the end, and a trial resumed from its second report ends exactly where an uninterrupted one does."""
     import shutil
 
-    from experiments.units import report_grid
+    from experiments.core.units import report_grid
     from tests import synthetic_task
 
     assert report_grid(0.25) == (4, 1) and report_grid(0.75) == (4, 3) and report_grid(1.0) == (1, 1)
@@ -637,7 +637,7 @@ def test_a_grid_tests_each_checkpoint_once_and_ctrl_c_ends_its_test_passes(tmp_p
     import signal
     import types
 
-    from experiments.task import ACCURACY
+    from experiments.core.task import ACCURACY
     from search.grid import evaluate_once, interruptible
 
     calls = []
@@ -677,3 +677,16 @@ def test_rung_fidelity_ranks_each_report_against_the_best_score(tmp_path, capsys
     assert rows[0]["spearman"] == pytest.approx(-1.0) and rows[1]["spearman"] == pytest.approx(1.0)
     assert rows[2]["spearman"] is None
     assert rung_fidelity.main(["s", "--storage-path", str(tmp_path)]) == 0 and "4 trials" in capsys.readouterr().out
+
+
+def test_one_configuration_of_any_task_trains_with_experiments_train(tmp_path, env):
+    """The generic single-configuration runner: a task named by its module path, the runner's record written,
+    the command recorded as typed."""
+    done = subprocess.run([sys.executable, "-m", "experiments.train", "--task", "tests.synthetic_task",
+                           "--config", "blob_wide", "--epochs", "1", "--output-dir", str(tmp_path / "runs")],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    record = json.loads((tmp_path / "runs" / "blob_wide" / "run.json").read_text())
+    assert record["task"] == "tests.synthetic_task" and record["config"]["hidden"] == 64
+    assert record["fixed"]["precision"] == "fp32"  # every run records its precision (bf16 autocast on CUDA)
+    assert record["command"].startswith("python -m experiments.train --task tests.synthetic_task --config blob_wide")

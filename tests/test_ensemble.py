@@ -1,4 +1,5 @@
-"""Ensembles of checkpoints (experiments/ensemble.py): selection on validation, the folder, evaluate and predict.
+"""Ensembles of checkpoints (experiments/reporting/ensemble.py): selection on validation, the folder, evaluate and
+predict.
 
 Checkpoints come from the synthetic task (`tests/synthetic_task.py`) trained by the generic runner, no Ray:
 seconds. The summarizer's path, from a real search's refits, is in tests/test_engine.py.
@@ -14,8 +15,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from experiments import ensemble, evaluate, predict, runner
-from experiments.errors import CheckpointError
+from experiments import evaluate, predict, runner
+from experiments.core.errors import CheckpointError
+from experiments.reporting import ensemble
 from experiments.tasks import get_task
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -14,9 +14,9 @@ import torch
 from data_pipes import imdb as imdb_data
 from data_pipes.common import DataSourceError
 from experiments import imdb as imdb_cli
-from experiments.errors import CheckpointError, ConfigError
-from experiments.imdb_config import IMDB_PRESETS, ExperimentConfig, resolve_imdb_config
-from experiments.imdb_trial import build_model, evaluate_split, load_checkpoint, train_imdb
+from experiments.core.errors import CheckpointError, ConfigError
+from experiments.tasks.imdb.config import IMDB_PRESETS, ExperimentConfig, resolve_imdb_config
+from experiments.tasks.imdb.trial import build_model, evaluate_split, load_checkpoint, train_imdb
 
 FAST = dict(batch_size=16, embed_dim=32, hidden_dim=32, num_layers=1, dropout=0.0, pooling="maxmean",
             optimizer="AdamW", optimizer_params={"lr": 5e-3}, lr_schedule="onecycle", epochs=3)
@@ -69,8 +69,8 @@ def test_a_shorter_reading_cut_from_the_stored_ids_equals_encoding_at_that_lengt
 def test_a_config_reads_its_max_len_and_older_configs_read_400(tmp_path):
     """The verdict sits in the middle of each review: read whole it is learnt, cut to 8 tokens (2 of the head,
     6 of the tail) it is gone, and the model can only guess; evaluation reads as the checkpoint's config says."""
-    from experiments.reporters import LocalReporter
-    from experiments.tasks.imdb import evaluate_checkpoint
+    from experiments.core.reporters import LocalReporter
+    from experiments.tasks.imdb.task import evaluate_checkpoint
 
     assert ExperimentConfig.from_dict({}).max_len == 400  # an experiment_config.json written before the field
     rng = np.random.default_rng(0)
@@ -136,7 +136,7 @@ def test_word_dropout_drops_whole_tokens_in_training_only():
 
 
 def test_trial_learns_a_separable_task_and_checkpoint_round_trips(imdb_dir, tmp_path):
-    from experiments.reporters import LocalReporter
+    from experiments.core.reporters import LocalReporter
 
     data = imdb_data.load(str(imdb_dir))
     reporter = LocalReporter(tmp_path / "run")
@@ -276,8 +276,8 @@ def test_cli_bad_input_exits_2_without_traceback(tmp_path):
 
 
 def test_the_report_explains_a_best_model_that_validation_overrates():
-    from experiments.summarize import Candidate
-    from experiments.tasks.imdb import comparison
+    from experiments.reporting.candidates import Candidate
+    from experiments.tasks.imdb.task import comparison
 
     def candidate(name: str, val: float, test: float) -> Candidate:
         return Candidate("imdb", "gru", name, "one-config run", {"num_layers": 1, "is_bidirectional": True}, val,
@@ -292,8 +292,8 @@ def test_the_report_explains_a_best_model_that_validation_overrates():
 def test_the_report_reads_a_setting_only_from_runs_that_differ_in_it_alone():
     """Presets that change depth and direction together say nothing about either (the old report averaged them);
     two runs alike in all else do, with the gap's standard error, and throughput only when measured alike."""
-    from experiments.summarize import Candidate
-    from experiments.tasks.imdb import comparison
+    from experiments.reporting.candidates import Candidate
+    from experiments.tasks.imdb.task import comparison
 
     base = {"num_layers": 1, "is_bidirectional": True, "hidden_dim": 128, "dropout": 0.2, "epochs": 4}
 
@@ -344,8 +344,8 @@ def test_a_model_with_another_tokenizer_is_tested_with_its_own(imdb_dir, tmp_pat
     reviews again with it instead of using the data's token ids."""
     from dataclasses import replace
 
-    from experiments.imdb_trial import save_checkpoint
-    from experiments.tasks.imdb import evaluate_checkpoint
+    from experiments.tasks.imdb.task import evaluate_checkpoint
+    from experiments.tasks.imdb.trial import save_checkpoint
 
     data = imdb_data.load(str(imdb_dir))
     config = ExperimentConfig(config_name="own_tokenizer", **FAST)
@@ -361,13 +361,14 @@ def test_a_model_with_another_tokenizer_is_tested_with_its_own(imdb_dir, tmp_pat
 
 
 def test_class_probabilities_agree_with_evaluation_and_an_ensemble_evaluates(imdb_dir, tmp_path, capsys):
-    """What an ensemble averages (experiments/ensemble.py): [P(neg), P(pos)] whose argmax is evaluation's verdict;
-    validation only under the data's own tokenizer; two runs' ensemble evaluated by `experiments.evaluate`."""
+    """What an ensemble averages (experiments/reporting/ensemble.py): [P(neg), P(pos)] whose argmax is evaluation's
+    verdict; validation only under the data's own tokenizer; two runs' ensemble evaluated by `experiments.evaluate`."""
     from dataclasses import replace
 
-    from experiments import ensemble, evaluate
-    from experiments.errors import CheckpointError
-    from experiments.tasks.imdb import TASK
+    from experiments import evaluate
+    from experiments.core.errors import CheckpointError
+    from experiments.reporting import ensemble
+    from experiments.tasks.imdb.task import TASK
 
     data = imdb_data.load(str(imdb_dir))
     records = [one_epoch_run(imdb_dir, tmp_path, name) for name in ("tiny_a", "tiny_b")]

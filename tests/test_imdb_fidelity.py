@@ -7,6 +7,7 @@ import json
 import pytest
 
 from experiments.benchmarks import imdb_fidelity as fidelity
+from experiments.benchmarks.fidelity import spearman
 
 
 def record(name: str, kind: str, scores: list[float], reviews: int, tokens: float) -> dict:
@@ -29,10 +30,10 @@ def study(truths: list[float], early: list[float]) -> dict:
 
 
 def test_spearman_ranks_with_ties():
-    assert fidelity.spearman([1, 2, 3, 4], [10, 20, 30, 40]) == pytest.approx(1.0)
-    assert fidelity.spearman([1, 2, 3, 4], [4, 3, 2, 1]) == pytest.approx(-1.0)
-    assert fidelity.spearman([1, 1, 2, 3], [5, 6, 7, 8]) == pytest.approx(0.9486832981)  # scipy's value
-    assert fidelity.spearman([1, 1, 1], [1, 2, 3]) != fidelity.spearman([1, 1, 1], [1, 2, 3])  # nan: no ranking
+    assert spearman([1, 2, 3, 4], [10, 20, 30, 40]) == pytest.approx(1.0)
+    assert spearman([1, 2, 3, 4], [4, 3, 2, 1]) == pytest.approx(-1.0)
+    assert spearman([1, 1, 2, 3], [5, 6, 7, 8]) == pytest.approx(0.9486832981)  # scipy's value
+    assert spearman([1, 1, 1], [1, 2, 3]) != spearman([1, 1, 1], [1, 2, 3])  # nan: no ranking
 
 
 def test_each_report_is_a_proxy_with_its_cost_and_the_cheapest_good_one_is_chosen():

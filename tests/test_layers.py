@@ -122,3 +122,19 @@ def test_importing_the_engine_loads_no_torch_or_transformers():
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
     loaded = set(ast.literal_eval(done.stdout.strip()))
     assert not loaded & {"torch", "transformers", "ray", "optuna", "mlflow", "pandas"}, loaded
+
+
+def test_experiments_subpackages_keep_to_their_job():
+    """The core imports no workload and no export code; a workload imports the core and its own folder only (the
+    generic code reaches it through the registry, `experiments.tasks`); the export side names no workload."""
+    for path in files_of("experiments"):
+        parts = path.relative_to(ROOT / "experiments").parts
+        inside = [m for m in imported_modules(path) if m.startswith("experiments.")]
+        if parts[0] == "core":
+            assert all(m.startswith("experiments.core") for m in inside), (path, inside)
+        elif parts[0] == "tasks" and len(parts) > 2:
+            own = f"experiments.tasks.{parts[1]}"
+            assert all(m.startswith(("experiments.core", own)) for m in inside), (path, inside)
+        elif parts[0] == "reporting":
+            workloads = [m for m in inside if m.startswith("experiments.tasks.")]
+            assert not workloads, (path, workloads)

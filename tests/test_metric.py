@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from experiments import evaluate, predict, runner
-from experiments.errors import UsageError
+from experiments.core.errors import UsageError
 from experiments.tasks import get_task
 from tests.conftest import mlflow_client
 from tests.synthetic_regression import RMSE
@@ -198,7 +198,7 @@ def test_the_one_config_runner_names_the_missing_metric_and_the_task(tmp_path):
 
 
 def test_the_metric_orders_formats_and_judges_in_its_direction():
-    from experiments.task import ACCURACY
+    from experiments.core.task import ACCURACY
 
     assert RMSE.better(0.3, 0.4) and not RMSE.better(0.4, 0.3) and RMSE.better(0.4, None)
     assert ACCURACY.better(0.9, 0.8) and not ACCURACY.better(0.8, 0.9)
@@ -213,7 +213,7 @@ def test_the_metric_orders_formats_and_judges_in_its_direction():
 
 
 def test_an_ablation_level_with_a_lower_rmse_is_the_better_one():
-    from experiments.markdown_report import ablation_section
+    from experiments.reporting.tables import ablation_section
 
     def cell(factor: str, test: float, base: bool = False) -> dict:
         return {"factor": factor, "level": 1, "base": base, "seeds": 3, "val_mean": test, "val_std": 0.01,

@@ -17,7 +17,7 @@ import pytest
 
 from experiments import imdb as imdb_cli
 from experiments import predict
-from experiments.imdb_config import ExperimentConfig
+from experiments.tasks.imdb.config import ExperimentConfig
 from search import summarize as search_summarize
 from tests.conftest import mlflow_client
 
@@ -133,7 +133,7 @@ def test_the_champion_moves_only_past_a_better_model_validated_the_same_way():
     which the summarizer chose under the current split, takes the alias even with a lower number."""
     from types import SimpleNamespace
 
-    from experiments.task import ACCURACY
+    from experiments.core.task import ACCURACY
     from search.registry import VALIDATION_TAG, _move_champion, val_tag
     from tests.synthetic_regression import RMSE
 
@@ -155,3 +155,15 @@ def test_the_champion_moves_only_past_a_better_model_validated_the_same_way():
     lower_is_better = Client({val_tag(RMSE): "0.40", VALIDATION_TAG: "blocks"})  # a task that minimises
     assert not _move_champion(lower_is_better, "m", "2", 0.45, "blocks", RMSE) and lower_is_better.moved is None
     assert _move_champion(lower_is_better, "m", "2", 0.35, "blocks", RMSE) and lower_is_better.moved == "2"
+
+
+def test_a_served_model_installs_what_its_task_declares():
+    """The pip requirements of a registered model are its task's, pinned, plus the pyfunc's own (numpy, pandas):
+    the IMDB GRU does not pull in transformers, the CIFAR-10 models do."""
+    from experiments.tasks import get_task
+    from search.registry import _requirements
+
+    imdb = [r.split("==")[0] for r in _requirements(get_task("imdb"))]
+    cifar = [r.split("==")[0] for r in _requirements(get_task("cifar"))]
+    assert imdb == ["torch", "safetensors", "tokenizers", "numpy", "pandas"]
+    assert "transformers" in cifar and "pillow" in cifar and "tokenizers" not in cifar

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from data_pipes import imdb as imdb_data
-from experiments.imdb_trial import evaluate_split, load_checkpoint
+from experiments.tasks.imdb.trial import evaluate_split, load_checkpoint
 from tests.conftest import mlflow_client
 
 pytestmark = pytest.mark.ray
@@ -207,7 +207,7 @@ def test_ctrl_c_leaves_an_unfinished_search_that_resumes(tmp_path, env, imdb_dir
     assert summary["finished"] is False
     # FIFO stops nothing early: a trial that did not complete was cut short by Ctrl-C, and must say so
     assert {r["status"] for r in summary["rows"]} <= {"COMPLETED", "INTERRUPTED"}
-    from experiments.summarize import load_searches
+    from experiments.reporting.candidates import load_searches
 
     assert load_searches(tmp_path / "ray_results", "imdb") == [], "an unfinished search must not be exported"
     parents, _ = mlflow_runs(tmp_path / "mlflow.db")

@@ -14,8 +14,8 @@ import pytest
 
 from experiments import evaluate, predict, summarize
 from experiments import imdb as imdb_cli
-from experiments.errors import CheckpointError
-from experiments.imdb_config import ExperimentConfig
+from experiments.core.errors import CheckpointError
+from experiments.tasks.imdb.config import ExperimentConfig
 
 TINY = dict(batch_size=16, embed_dim=16, hidden_dim=16, num_layers=1, dropout=0.0, pooling="maxmean",
             optimizer="AdamW", optimizer_params={"lr": 5e-3}, lr_schedule="onecycle", epochs=2)
@@ -195,7 +195,7 @@ def test_a_kept_search_whose_checkpoints_are_gone_is_reported_from_its_export(ru
 
 def test_report_commands_run_from_this_repository(tmp_path, monkeypatch):
     """A GPU box's /tmp data and /root output folders give way to this repository's; its paths become relative."""
-    from experiments.markdown_report import portable_command
+    from experiments.reporting.commands import portable_command
 
     monkeypatch.chdir(tmp_path)
     config = tmp_path / "model_checkpoints" / "vit" / "experiment_config.json"
@@ -234,7 +234,7 @@ def test_search_efficiency_conclusion_counts_seeds_and_first_arrivals():
 
 
 def test_a_refit_gap_is_called_the_winners_curse_only_at_the_searchs_own_fidelity():
-    from experiments.markdown_report import search_fidelity, search_section
+    from experiments.reporting.prose import search_fidelity, search_section
 
     refit = {"search_trial": "t1", "search_val_accuracy": 0.85, "val_accuracy": 0.84, "test_accuracy": 0.83,
              "train_size": 100, "epochs": 3}
@@ -250,7 +250,7 @@ def test_a_refit_gap_is_called_the_winners_curse_only_at_the_searchs_own_fidelit
 
 
 def test_a_search_states_what_its_trials_varied_and_what_they_shared():
-    from experiments.markdown_report import search_section
+    from experiments.reporting.prose import search_section
 
     rows = [{"params": {"epochs": 2, "lr": 1e-3, "max_len": 800, "optimizer": "SGD"}},
             {"params": {"epochs": 2, "lr": 3e-3, "max_len": 800, "optimizer": "AdamW", "weight_decay": 0.01}}]
@@ -266,7 +266,7 @@ def test_searches_of_two_families_at_the_same_budget_are_compared_side_by_side()
     verdict on their refits' test gap needs more than twice its standard error."""
     import dataclasses
 
-    from experiments.markdown_report import budget_of, equal_budget_section
+    from experiments.reporting.tables import budget_of, equal_budget_section
     from tests.synthetic_task import TASK
 
     task = dataclasses.replace(TASK, family=lambda c: c.get("kind"), search_settings=("kind",), test_examples=10_000)
@@ -294,7 +294,8 @@ def test_searches_of_two_families_at_the_same_budget_are_compared_side_by_side()
 
 
 def test_a_search_trial_exported_before_is_not_tested_again_unless_it_changed(tmp_path):
-    from experiments.summarize import Candidate, reuse_export
+    from experiments.reporting.candidates import Candidate
+    from experiments.reporting.export import reuse_export
 
     def candidate(val):
         return Candidate(task="imdb", family="gru", name="search_s", source="search s", config={"lr": 0.01},
@@ -314,8 +315,8 @@ def test_a_search_trial_exported_before_is_not_tested_again_unless_it_changed(tm
 def test_throughputs_measured_under_different_settings_carry_their_setting():
     """seq/s of a 1-thread run beside 2-thread runs and a GPU: each cell names its setting, a footnote says they
     compare only within one; a table measured alike stays plain."""
-    from experiments.markdown_report import model_table
-    from experiments.summarize import Candidate
+    from experiments.reporting.candidates import Candidate
+    from experiments.reporting.tables import model_table
     from experiments.tasks import get_task
 
     task = get_task("imdb")

@@ -1,4 +1,4 @@
-"""Tests for models.vision (validate/build/describe) and experiments.vision_config (configs and presets).
+"""Tests for models.vision (validate/build/describe) and experiments.tasks.cifar.config (configs and presets).
 
 Each validation rule gets a test that checks the message names the field; a few tests pin down the
 transformers behaviour the rules exist for, so a transformers upgrade that changes it shows up here.
@@ -11,8 +11,8 @@ import json
 import pytest
 import torch
 
-from experiments.errors import ConfigError
-from experiments.vision_config import (
+from experiments.core.errors import ConfigError
+from experiments.tasks.cifar.config import (
     REJECTED_PRESETS,
     VISION_PRESETS,
     VisionConfig,

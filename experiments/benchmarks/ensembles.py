@@ -2,9 +2,9 @@
 
 For the exported models given (folders with weights, of one task), this prints each model's validation accuracy
 (`--split test` only on request: what informs a default is read on validation) and that of every ensemble of two
-or more of them (class probabilities averaged, experiments/ensemble.py), with its gain over its best member. It
-measures what averaging can give; it selects nothing. The summarizer chooses an ensemble's members on validation
-only. `--record` writes the numbers.
+or more of them (class probabilities averaged, experiments/reporting/ensemble.py), with its gain over its best
+member. It measures what averaging can give; it selects nothing. The summarizer chooses an ensemble's members on
+validation only. `--record` writes the numbers.
 
     python -m experiments.benchmarks.ensembles model_checkpoints/assignment2-1-2/search_imdb-40-blocks \
         model_checkpoints/assignment2-1-2/bigru1_wide_dropout --data-dir ../shared/data/imdb
@@ -20,14 +20,14 @@ from pathlib import Path
 
 import numpy as np
 
-from experiments.cli import UsageError, run_cli
+from experiments.core.cli import UsageError, run_cli
 
 
 def main(argv: list[str] | None = None) -> int:
-    from experiments import ensemble
+    from experiments.core.training import pick_device
     from experiments.evaluate import load_test_data
+    from experiments.reporting import ensemble
     from experiments.tasks import task_of_checkpoint
-    from experiments.training import pick_device
 
     parser = argparse.ArgumentParser(prog="python -m experiments.benchmarks.ensembles",
                                      description=__doc__.split("\n\n")[0])
@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"gain of an ensemble over its best member: min {min(gains) * 100:+.2f}, median "
           f"{np.median(gains) * 100:+.2f}, max {max(gains) * 100:+.2f} points over {len(gains)} ensembles")
     if args.record is not None:
-        from experiments.cli import command_line, machine_info
+        from experiments.core.cli import command_line, machine_info
 
         record = {"split": args.split, "examples": len(labels), "single": single, "averages": averages,
                   "command": command_line("experiments.benchmarks.ensembles"), "machine": machine_info()}

@@ -40,19 +40,18 @@ from typing import Any
 
 import numpy as np
 
-from experiments.cli import run_cli
-from experiments.errors import UsageError
+from experiments.benchmarks.fidelity import ENOUGH_CONFIGS, GOOD_RANKING, cheapest_good, rank_proxies
+from experiments.core.cli import run_cli
+from experiments.core.errors import UsageError
 
 RUNS_DIR = Path("outputs/benchmarks/imdb_fidelity")
 RECORD_DIR = Path("model_checkpoints/assignment2-1-2")
 STEM = "imdb_fidelity"
-GOOD_RANKING = 0.8  # a proxy ranks well enough when its Spearman with the truth is at least this,
-ENOUGH_CONFIGS = 8  # over at least this many configurations, its 90 % interval's low end above zero
 SEARCH_RECORD = Path("model_checkpoints/assignment2-1-2/searches/imdb-40-ship.json")
 SEARCH_SEED = 0  # the main job's --seed: its trials' seed and the seed of its data subset and validation split
 REFIT_SEED = 1000  # a refit trains with the search seed + 1000 (search.refit.REFIT_SEED)
 REFIT_EPOCHS = 4
-READS = 800  # tokens a searched model reads (experiments.tasks.imdb.SEARCH_MAX_LEN)
+READS = 800  # tokens a searched model reads (experiments.tasks.imdb.task.SEARCH_MAX_LEN)
 PRESETS = ("gru2_maxmean", "bigru1_maxmean", "bigru1_wide_dropout", "gru1_wide", "gru3_deep_dropout",
            "gru2_batch128_lr4e-3")  # every preset but seed_default, the course's 10-epoch constant-rate start
 SEARCH_TOP = 2  # the best distinct configurations of the committed main-job search
@@ -83,8 +82,8 @@ def study_configs(record: Path | None = None) -> dict[str, dict[str, Any]]:
     """name → config fields (without epochs, seed, schedule, max_len, which each run sets). A configuration the
     committed `record` holds keeps its recorded fields: the random draws come from today's search space, and a
     study resumed after the space changed must not train a new draw under an old draw's name."""
-    from experiments.imdb_config import IMDB_PRESETS
-    from experiments.tasks.imdb import space
+    from experiments.tasks.imdb.config import IMDB_PRESETS
+    from experiments.tasks.imdb.task import space
 
     keep = ("batch_size", "embed_dim", "hidden_dim", "num_layers", "is_bidirectional", "dropout", "embed_dropout",
             "pooling", "optimizer", "optimizer_params", "grad_clip")
@@ -111,7 +110,7 @@ def study_configs(record: Path | None = None) -> dict[str, dict[str, Any]]:
 
 def _nested(fields: dict[str, Any]) -> dict[str, Any]:
     """Flat lr / weight_decay (as the search samples them) → the config's optimizer_params."""
-    from experiments.imdb_config import ExperimentConfig
+    from experiments.tasks.imdb.config import ExperimentConfig
 
     return {k: v for k, v in ExperimentConfig.normalize_values(dict(fields)).items()}
 
@@ -125,7 +124,8 @@ class CurveReporter:
         self.run_dir = run_dir
 
     def report(self, metrics: dict[str, float], checkpoint_dir: str) -> None:
-        from experiments.reporters import format_metrics, replace_dir_atomically
+        from experiments.core.checkpoints import replace_dir_atomically
+        from experiments.core.reporters import format_metrics
 
         replace_dir_atomically(checkpoint_dir, self.run_dir / "state")
         print(f"{self.run_dir.name}: {format_metrics(metrics)}", flush=True)
@@ -147,9 +147,9 @@ def train_one(name: str, fields: dict[str, Any], run: Run, data_dir: str, runs_d
     import shutil
 
     from data_pipes import imdb
-    from experiments.cli import machine_info
-    from experiments.imdb_config import ExperimentConfig
-    from experiments.imdb_trial import train_imdb
+    from experiments.core.cli import machine_info
+    from experiments.tasks.imdb.config import ExperimentConfig
+    from experiments.tasks.imdb.trial import train_imdb
 
     run_dir = runs_dir / name / run.kind
     if (run_dir / "record.json").is_file():
@@ -208,38 +208,6 @@ def run_study(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------------------------------------------- collect
 
-def spearman(x: list[float], y: list[float]) -> float:
-    """Rank correlation, ties given their mean rank."""
-    def ranks(values: list[float]) -> np.ndarray:
-        values = np.asarray(values, dtype=float)
-        order = np.argsort(values, kind="stable")
-        result = np.empty(len(values))
-        result[order] = np.arange(len(values), dtype=float)
-        for value in np.unique(values):
-            tied = values == value
-            result[tied] = result[tied].mean()
-        return result
-
-    rx, ry = ranks(x), ranks(y)
-    if rx.std() == 0 or ry.std() == 0:
-        return float("nan")
-    return float(np.corrcoef(rx, ry)[0, 1])
-
-
-def bootstrap_interval(x: list[float], y: list[float], draws: int = 2000, seed: int = 0) -> tuple[float, float]:
-    """A 90 % percentile interval of Spearman's rho over configurations drawn with replacement."""
-    rng = np.random.default_rng(seed)
-    values = []
-    for _ in range(draws):
-        pick = rng.integers(0, len(x), len(x))
-        rho = spearman([x[i] for i in pick], [y[i] for i in pick])
-        if not np.isnan(rho):
-            values.append(rho)
-    if not values:  # no draw ranks anything (a proxy that ties every configuration)
-        return float("nan"), float("nan")
-    return float(np.percentile(values, 5)), float(np.percentile(values, 95))
-
-
 def load_records(runs_dir: Path) -> dict[str, dict[str, dict[str, Any]]]:
     """config name → run kind → record, for the finished runs."""
     records: dict[str, dict[str, dict[str, Any]]] = {}
@@ -250,34 +218,8 @@ def load_records(runs_dir: Path) -> dict[str, dict[str, dict[str, Any]]]:
 
 
 def proxies(records: dict[str, dict[str, dict[str, Any]]]) -> list[dict[str, Any]]:
-    """Every (run kind, report point) as a proxy: its cost in full-data 800-token epochs and its rank correlation
-    with the full budget's final validation accuracy, over the configurations with both."""
-    complete = {n: r for n, r in records.items() if "full" in r}
-    if not complete:
-        return []
-    unit = next(iter(complete.values()))["full"]
-    unit_work = unit["train_reviews"] * unit["mean_tokens_read"]  # one full-data epoch at 800 tokens
-    truth = {n: r["full"]["curve"][-1]["val_accuracy"] for n, r in complete.items()}
-    rows = []
-    for kind in [run.kind for run in RUNS]:
-        with_kind = [n for n in complete if kind in complete[n]]
-        if len(with_kind) < 3:
-            continue
-        points = sorted({p["epoch"] for n in with_kind for p in complete[n][kind]["curve"]})
-        for epoch in points:
-            names = [n for n in with_kind if any(p["epoch"] == epoch for p in complete[n][kind]["curve"])]
-            if kind == "full" and epoch == REFIT_EPOCHS:
-                continue
-            scores = [next(p["val_accuracy"] for p in complete[n][kind]["curve"] if p["epoch"] == epoch)
-                      for n in names]
-            work = [complete[n][kind]["train_reviews"] * complete[n][kind]["mean_tokens_read"] * epoch for n in names]
-            rho = spearman(scores, [truth[n] for n in names])
-            low, high = bootstrap_interval(scores, [truth[n] for n in names])
-            rows.append({"proxy": kind, "epoch": epoch, "cost_full_epochs": float(np.mean(work)) / unit_work,
-                         "configs": len(names), "spearman": rho, "interval_90": [low, high],
-                         "best_by_proxy": names[int(np.argmax(scores))],
-                         "its_full_val": truth[names[int(np.argmax(scores))]]})
-    return rows
+    """This study's proxies: every run kind's report points, against the full run's score at the refit budget."""
+    return rank_proxies(records, [run.kind for run in RUNS], "full", REFIT_EPOCHS)
 
 
 def collect(args: argparse.Namespace) -> int:
@@ -316,15 +258,6 @@ def collect(args: argparse.Namespace) -> int:
     return 0
 
 
-def cheapest_good(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
-    """The cheapest proxy that ranks like the truth, if any: Spearman >= GOOD_RANKING over ENOUGH_CONFIGS or more
-    configurations, with its 90 % interval's low end above zero (on 5 configurations a single swap moves rho by
-    0.1-0.3, so a point estimate alone says little)."""
-    good = [r for r in rows if r["spearman"] >= GOOD_RANKING and r["configs"] >= ENOUGH_CONFIGS
-            and r["interval_90"][0] > 0]
-    return min(good, key=lambda r: r["cost_full_epochs"]) if good else None
-
-
 def section(study: dict[str, Any]) -> str:
     """The IMDB report's section: the proxies' table, the full curves' table and what the study concludes."""
     rows, configs = study["proxies"], study["configs"]
@@ -360,17 +293,28 @@ def section(study: dict[str, Any]) -> str:
         lines.append(f"| `{name}` | " + " | ".join("-" if v is None else f"{v:.4f}" for v in cells) + " |")
     chosen = cheapest_good(rows)
     today = [r for r in rows if r["proxy"] == "sub5k" and r["epoch"] in (0.75, 2)]
-    lines += ["", "Today's search default (`sub5k`: 5,000 reviews, one-cycle over 2 epochs) ranks with Spearman "
+    lines += ["", "The proxy the main job ranked on before this study (`sub5k`: 5,000 reviews, one-cycle over 2 "
+              "epochs) ranks with Spearman "
               + " and ".join(f"{r['spearman']:+.2f} at {r['epoch']:g} epoch(s)" for r in today)
               + f" over {today[0]['configs']} configurations." if today else ""]
     lines += ["", f"Best configuration at full budget: `{best}`." if best else "",
               (f"The cheapest proxy ranking with Spearman ≥ {GOOD_RANKING}: **{chosen['proxy']} at {chosen['epoch']:g} "
                f"epoch(s)**, {chosen['spearman']:+.2f} over {chosen['configs']} configurations, at "
-               f"{chosen['cost_full_epochs']:.2f} full-data epochs." if chosen else
+               f"{chosen['cost_full_epochs']:.2f} full-data epochs. " + main_job_rung() if chosen else
                f"No proxy measured here ranks with Spearman ≥ {GOOD_RANKING} over at least {ENOUGH_CONFIGS} "
                "configurations with its interval above zero: the study names no default yet."), "",
               f"![Search fidelity]({STEM}.png)", ""]
     return "\n".join(lines)
+
+
+def main_job_rung() -> str:
+    """Where the main job's search ranks today, read from the task's defaults (not restated here)."""
+    from experiments.tasks.imdb.task import TASK
+
+    defaults = TASK.search_defaults
+    data = f"{defaults['subset']:,} reviews" if defaults.get("subset") else "all training reviews"
+    return (f"The main job ranks on {data} at ASHA's first rung, {defaults['grace_period']:g} epoch(s) of a "
+            f"{defaults['max_epochs']}-epoch schedule (`search_defaults` in `experiments/tasks/imdb/task.py`).")
 
 
 def plot(study: dict[str, Any], path: Path) -> None:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from experiments.cli import run_cli
+from experiments.core.cli import run_cli
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -29,9 +29,9 @@ def main(argv: list[str] | None = None) -> int:
 
     from data_pipes import imdb
     from data_pipes.common import load_splits
-    from experiments.errors import CheckpointError
-    from experiments.imdb_trial import evaluate_split, load_checkpoint
+    from experiments.core.errors import CheckpointError
     from experiments.tasks import require_task
+    from experiments.tasks.imdb.trial import evaluate_split, load_checkpoint
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("exports", nargs="+", type=Path, help="exported IMDB model folders")
@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{folder.name:<28}{config.max_len:>11}{length:>7}" + "".join(f"{s:>9.4f}" for s in scores),
                   flush=True)
     if args.record is not None:
-        from experiments.cli import command_line, machine_info
+        from experiments.core.cli import command_line, machine_info
 
         record.update(command=command_line("experiments.benchmarks.imdb_reading_length"), machine=machine_info())
         staging = args.record.with_name(f".{args.record.name}.tmp")

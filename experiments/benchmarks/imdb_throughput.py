@@ -17,9 +17,9 @@ import torch
 from torch import nn
 
 from data_pipes import imdb as imdb_data
-from experiments.cli import UsageError, run_cli
-from experiments.imdb_config import IMDB_PRESETS
-from experiments.imdb_trial import train_imdb
+from experiments.core.cli import UsageError, run_cli
+from experiments.tasks.imdb.config import IMDB_PRESETS
+from experiments.tasks.imdb.trial import train_imdb
 
 
 def bare_loop(data: imdb_data.ImdbData, config, vocab_size: int) -> float:

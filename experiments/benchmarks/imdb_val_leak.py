@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from experiments.cli import run_cli
+from experiments.core.cli import run_cli
 
 NAME = re.compile(r"\b[A-Z][a-z]{3,}\b")
 
@@ -51,8 +51,8 @@ def correct(task, folder: Path, texts: list[str], labels: np.ndarray) -> np.ndar
 def main(argv: list[str] | None = None) -> int:
     from data_pipes.common import load_splits
     from data_pipes.imdb import HUB_NAME, validation_split
-    from experiments.errors import CheckpointError, UsageError
-    from experiments.summarize import recorded_validation
+    from experiments.core.checkpoints import recorded_validation
+    from experiments.core.errors import CheckpointError, UsageError
     from experiments.tasks import get_task, require_task
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])

@@ -19,7 +19,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from experiments.cli import UsageError, run_cli
+from experiments.core.cli import UsageError, run_cli
 from models.window_attention import ShiftedWindowAttention
 
 

@@ -1,6 +1,6 @@
 """The registry: one line per built-in task. A task elsewhere (a test's, a user's) is named by its module path.
 
-`get_task("imdb")` imports `experiments.tasks.imdb` and returns its `TASK`; `get_task("my_pkg.my_task")` does
+`get_task("imdb")` imports `experiments.tasks.imdb.task` and returns its `TASK`; `get_task("my_pkg.my_task")` does
 the same for any importable module defining `TASK`. Checkpoint configs record this key, so `evaluate` and
 `predict` find the task from the folder alone.
 """
@@ -11,14 +11,14 @@ import importlib
 import json
 from pathlib import Path
 
-from experiments.errors import CheckpointError, UsageError
-from experiments.task import Task
+from experiments.core.checkpoints import CONFIG_FILE
+from experiments.core.errors import CheckpointError, UsageError
+from experiments.core.task import Task
 
 TASKS = {
-    "imdb": "experiments.tasks.imdb",
-    "cifar": "experiments.tasks.cifar",
+    "imdb": "experiments.tasks.imdb.task",
+    "cifar": "experiments.tasks.cifar.task",
 }
-CONFIG_FILE = "experiment_config.json"
 
 
 def get_task(key: str) -> Task:

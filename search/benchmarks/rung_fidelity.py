@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from experiments.cli import UsageError, run_cli
-from experiments.task import ACCURACY, Metric
+from experiments.core.cli import UsageError, run_cli
+from experiments.core.task import ACCURACY, Metric
 
 
 def trial_histories(search: Path) -> list[list[dict]]:

@@ -18,9 +18,9 @@ import json
 from pathlib import Path
 from statistics import mean
 
-from experiments.cli import UsageError, command_line, machine_info, run_cli
+from experiments.core.cli import UsageError, command_line, machine_info, run_cli
+from experiments.core.uncertainty import standard_error
 from experiments.tasks import get_task
-from experiments.uncertainty import standard_error
 from search import engine
 from search.errors import library_error
 from search.storage import saved_settings, setting_conflicts
@@ -62,7 +62,7 @@ def run_strategy(strategy: str, seed: int, args: argparse.Namespace, data) -> di
             f"sqlite:///{(args.out / 'mlflow.db').resolve()}", "--verbose", "0", "--refit", "0", "--report-every", "1",
         ])
     summary = json.loads(summary_file.read_text())
-    from experiments.training import pick_device
+    from experiments.core.training import pick_device
 
     test = TASK.evaluate_checkpoint(Path(summary["best_checkpoint"]), data, pick_device())
     error = standard_error(test["accuracy"], len(data.test))

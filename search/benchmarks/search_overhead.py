@@ -16,8 +16,8 @@ from pathlib import Path
 
 import torch
 
-from experiments.cli import UsageError, run_cli
-from experiments.space import SearchSpace
+from experiments.core.cli import UsageError, run_cli
+from experiments.core.space import SearchSpace
 from experiments.tasks import get_task
 from search import engine
 from search.errors import library_error

@@ -1,7 +1,7 @@
 """IMDB sentiment with a multi-layer GRU trained from scratch (assignment 2-1-2): the task definition.
 
 The pieces live beside it: data in `data_pipes.imdb`, the network in `models.gru_classifier`, the config and
-presets in `experiments.imdb_config`, training and checkpoints in `experiments.imdb_trial`.
+presets in `experiments.tasks.imdb.config`, training and checkpoints in `experiments.tasks.imdb.trial`.
 """
 
 from __future__ import annotations
@@ -12,10 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from data_pipes.imdb import LABELS, MAX_LEN, VALIDATION
-from experiments.cli import throughput_setting
-from experiments.space import Param, SearchSpace
-from experiments.task import Task
-from experiments.uncertainty import gap_and_error, verdict
+from experiments.core.space import Param, SearchSpace
+from experiments.core.task import Task
+from experiments.tasks.imdb.report import EXPORT_FOLDER, TEST_REVIEWS, comparison
 
 
 def load_data(data_dir: str | None, subset: int | None, seed: int):
@@ -35,26 +34,26 @@ def fixed_params(data) -> dict[str, Any]:
 
 
 def presets():
-    from experiments.imdb_config import IMDB_PRESETS
+    from experiments.tasks.imdb.config import IMDB_PRESETS
 
     return IMDB_PRESETS
 
 
 def resolve(args: argparse.Namespace):
-    from experiments.imdb_config import resolve_imdb_config
+    from experiments.tasks.imdb.config import resolve_imdb_config
 
     return resolve_imdb_config(args.config or "gru2_maxmean")
 
 
 def trial(config: dict[str, Any], data, reporter) -> dict[str, Any]:
-    from experiments.imdb_trial import train_imdb
+    from experiments.tasks.imdb.trial import train_imdb
 
     return train_imdb(config, data, reporter)
 
 
 def evaluate_checkpoint(folder: Path, data, device) -> dict[str, Any]:
     from data_pipes.imdb import cut, encoded_test_split
-    from experiments.imdb_trial import evaluate_split, load_checkpoint
+    from experiments.tasks.imdb.trial import evaluate_split, load_checkpoint
 
     model, config, tokenizer_json = load_checkpoint(folder, device)
     result = evaluate_split(model, cut(encoded_test_split(data, tokenizer_json), config.max_len), device)
@@ -62,7 +61,6 @@ def evaluate_checkpoint(folder: Path, data, device) -> dict[str, Any]:
 
 
 PREDICT_BATCH = 256  # reviews per forward pass: thousands at once would hold gigabytes of GRU activations
-EXPORT_FOLDER = "assignment2-1-2"
 
 
 def split_probabilities(folder: Path, data, split: str, device) -> tuple[Any, Any]:
@@ -72,8 +70,8 @@ def split_probabilities(folder: Path, data, split: str, device) -> tuple[Any, An
     import torch
 
     from data_pipes.imdb import cut, encoded_test_split
-    from experiments.errors import CheckpointError
-    from experiments.imdb_trial import load_checkpoint, split_logits
+    from experiments.core.errors import CheckpointError
+    from experiments.tasks.imdb.trial import load_checkpoint, split_logits
 
     model, config, tokenizer_json = load_checkpoint(folder, device)
     if split == "test":
@@ -93,7 +91,7 @@ def input_probabilities(folder: Path, texts: Sequence[str]):
     import torch
 
     from data_pipes.imdb import texts_to_batch
-    from experiments.imdb_trial import load_checkpoint
+    from experiments.tasks.imdb.trial import load_checkpoint
 
     model, config, tokenizer_json = load_checkpoint(folder)  # once; the texts go through in batches of PREDICT_BATCH
     texts, positive = list(texts), []
@@ -151,8 +149,8 @@ def space(args: argparse.Namespace) -> SearchSpace:
 
 def describe_sample(config: dict[str, Any], args: argparse.Namespace) -> str:
     """One line for the dry run: the sampled knobs and the model's size."""
-    from experiments.imdb_config import ExperimentConfig
-    from experiments.imdb_trial import build_model
+    from experiments.tasks.imdb.config import ExperimentConfig
+    from experiments.tasks.imdb.trial import build_model
 
     params = sum(p.numel() for p in build_model(ExperimentConfig.from_dict(config)).parameters())
     knobs = ", ".join(
@@ -160,73 +158,6 @@ def describe_sample(config: dict[str, Any], args: argparse.Namespace) -> str:
         if k not in ("epochs", "seed")
     )
     return f"{params / 1e6:.2f} M params — {knobs}"
-
-
-# The settings the comparison reads, each only from two models that differ in it alone
-FACTORS = {"is_bidirectional": "direction", "num_layers": "depth", "dropout": "dropout"}
-NOT_SETTINGS = ("task", "config_name", "seed")  # a run's name and seed are not what it compares
-TEST_REVIEWS = 25_000
-
-
-def settings(config: dict[str, Any]) -> dict[str, Any]:
-    """A config's training settings as two models are compared on (configs before max_len read MAX_LEN)."""
-    found = {k: v for k, v in config.items() if k not in NOT_SETTINGS}
-    found.setdefault("max_len", MAX_LEN)
-    return found
-
-
-def differences(first: Any, second: Any) -> set[str]:
-    """The settings in which two models' configs differ."""
-    a, b = settings(first.config), settings(second.config)
-    return {k for k in a.keys() | b.keys() if a.get(k) != b.get(k)}
-
-
-def comparison(ranked: list) -> list[str]:
-    """Direction, depth and dropout, each read only from two one-config runs that differ in that setting alone:
-    the presets change several at once (every bidirectional one also has 1 layer), and an average over them
-    would credit one setting with another's effect. What no such pair settles is left to an ablation."""
-    pool = [e for e in ranked if e.source.startswith("one-config") and e.test_score is not None]
-    text = []
-    for key, label in FACTORS.items():
-        crossing = [(a, b) for i, a in enumerate(pool) for b in pool[i + 1:]
-                    if settings(a.config).get(key) != settings(b.config).get(key)]
-        if not crossing:
-            continue
-        matched = [(a, b) for a, b in crossing if differences(a, b) == {key}]
-        for a, b in matched:
-            gap, error = gap_and_error(a.test_score, b.test_score, TEST_REVIEWS)
-            found = verdict(gap, error)
-            speed = (f"; `{a.name}` trained {a.throughput / b.throughput:.2f}× as fast (same machine and threads)"
-                     if a.throughput and b.throughput
-                     and throughput_setting(a.machine) == throughput_setting(b.machine) else "")
-            text.append(
-                f"{label.capitalize()}: `{a.name}` ({key} {settings(a.config).get(key)}) against `{b.name}` "
-                f"({settings(b.config).get(key)}), "
-                f"alike in every other setting: test {gap * 100:+.2f} ± {error * 100:.2f} points — "
-                + (found if found == "no measurable difference" else f"`{a.name}` {found}") + f"{speed}."
-            )
-        if not matched:
-            together = set.intersection(*(differences(a, b) - {key} for a, b in crossing))
-            a, b = min(crossing, key=lambda pair: len(differences(*pair)))
-            why = (f"in these runs it always changes together with {', '.join(sorted(together))}" if together else
-                   f"the closest pair, `{a.name}` and `{b.name}`, also differs in "
-                   + ", ".join(sorted(differences(a, b) - {key})))
-            text.append(
-                f"{label.capitalize()} (`{key}`): no two one-config runs differ in it alone — {why} — so the table "
-                f"cannot tell its effect from the others'; `python -m search.imdb --ablate BASE --vary {key}=…` "
-                "measures it one factor at a time (section Ablations, where one has run)."
-            )
-    best = ranked[0] if ranked else None
-    if (best is not None and best.test_score is not None and best.val_score - best.test_score > 0.01
-            and best.validation == "random"):
-        text.append(
-            f"`{best.name}` scores {(best.val_score - best.test_score) * 100:.1f} points higher on validation "
-            "than on test. The validation reviews are drawn at random from the train split, so many share a movie "
-            "with training reviews (the test split holds other movies), and validation rewards a model that has "
-            "learnt movie names. `python -m experiments.benchmarks.imdb_val_leak "
-            f"model_checkpoints/{EXPORT_FOLDER}/{best.name} --data-dir ../shared/data/imdb` measures that."
-        )
-    return text
 
 
 def _lr(config: dict[str, Any]) -> Any:
@@ -256,6 +187,7 @@ TASK = Task(
     validation=VALIDATION,
     test_examples=TEST_REVIEWS,
     serving_example=serving_example,
+    requirements=("torch", "safetensors", "tokenizers"),
     # The main job ranks on the refit's own budget, cut short: every trial trains on all 22,600 training reviews
     # under the 4-epoch one-cycle schedule, and ASHA's one rung, at 2 epochs, lets the best third finish. The
     # fidelity study (`python -m experiments.benchmarks.imdb_fidelity collect`, record imdb_fidelity.json) found no

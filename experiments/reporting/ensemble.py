@@ -26,12 +26,12 @@ from typing import Any
 
 import numpy as np
 
-from experiments.cli import relative_to_root
-from experiments.errors import CheckpointError
-from experiments.task import ACCURACY, Metric, Task
+from experiments.core.checkpoints import CONFIG_FILE, MEMBER_PREFIX
+from experiments.core.cli import relative_to_root
+from experiments.core.errors import CheckpointError
+from experiments.core.task import ACCURACY, Metric, Task
 
 ENSEMBLE_FILE = "ensemble.json"
-CONFIG_FILE = "experiment_config.json"
 
 
 def is_ensemble(folder: Path) -> bool:
@@ -168,7 +168,7 @@ def write_members(members: Sequence[Path], staging: Path, skip: set[str], select
     member's config to the top, and `ensemble.json` naming them (with where each came from)."""
     sources, names = member_sources(members), []
     for i, member in enumerate(members, start=1):
-        target = staging / f"member_{i}"
+        target = staging / f"{MEMBER_PREFIX}{i}"
         target.mkdir(parents=True)
         for item in Path(member).iterdir():
             if item.is_file() and item.name not in skip:

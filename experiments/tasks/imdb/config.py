@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from data_pipes.imdb import MAX_LEN, STORED_LEN
-from experiments.config import BaseConfig, resolve_config
+from experiments.core.config import BaseConfig, resolve_config
 from models.gru_classifier import POOLINGS
 
 OPTIMIZERS = ("Adam", "AdamW", "SGD", "RMSprop")

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
-from experiments.errors import ConfigError
+from experiments.core.errors import ConfigError
 
 C = TypeVar("C", bound="BaseConfig")
 TASK_KEY = "task"

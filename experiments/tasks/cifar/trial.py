@@ -26,13 +26,13 @@ from data_pipes.cifar10 import (
     normalize,
     to_tensor,
 )
-from experiments.errors import CheckpointError
-from experiments.reporters import Reporter
-from experiments.training import TrainingJob, fit, pick_device, seed_everything
-from experiments.vision_config import VisionConfig
+from experiments.core.checkpoints import CONFIG_FILE
+from experiments.core.errors import CheckpointError
+from experiments.core.reporters import Reporter
+from experiments.core.training import TrainingJob, fit, pick_device, seed_everything
+from experiments.tasks.cifar.config import VisionConfig
 from models.vision import build_model, logits
 
-CONFIG_FILE = "experiment_config.json"
 HF_FILES = ("config.json", "model.safetensors", "preprocessor_config.json")
 EVAL_BATCH = 512
 

@@ -21,12 +21,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from experiments.reporters import Reporter
-from experiments.task import ACCURACY
-from experiments.units import as_epoch, report_grid
-
-TRAINER_STATE = "trainer_state.pt"
-METRICS_FILE = "metrics.json"
+from experiments.core.checkpoints import METRICS_FILE, TRAINER_STATE
+from experiments.core.reporters import Reporter
+from experiments.core.task import ACCURACY
+from experiments.core.units import as_epoch, report_grid
 
 
 def seed_everything(seed: int) -> None:
@@ -142,6 +140,7 @@ def fit(work: TrainingJob, reporter: Reporter | None, device: torch.device) -> d
         done = int(state.get("grid_points", state.get("reports", (int(state["epoch"]) + 1) * per_epoch)))
         history = json.loads((Path(resume_dir) / METRICS_FILE).read_text())["history"]
     amp = device.type == "cuda"
+    fixed = {**work.fixed, "precision": "bf16 autocast" if amp else "fp32"}  # recorded with every run
     train_seconds = sum(h["epoch_seconds"] for h in history)
     batches, batches_epoch = None, -1
     total = work.epochs * per_epoch
@@ -195,7 +194,7 @@ def fit(work: TrainingJob, reporter: Reporter | None, device: torch.device) -> d
         with tempfile.TemporaryDirectory(prefix="tunelab-ckpt-") as folder:
             work.save_checkpoint(model, Path(folder))
             (Path(folder) / METRICS_FILE).write_text(
-                json.dumps({**metrics, "train_seconds": train_seconds, "history": history, "fixed": work.fixed},
+                json.dumps({**metrics, "train_seconds": train_seconds, "history": history, "fixed": fixed},
                            indent=1) + "\n"
             )
             torch.save(
@@ -220,5 +219,5 @@ def fit(work: TrainingJob, reporter: Reporter | None, device: torch.device) -> d
         "train_seconds": train_seconds,
         "history": history,
         "params": sum(p.numel() for p in model.parameters()),
-        "fixed": dict(work.fixed),
+        "fixed": fixed,
     }

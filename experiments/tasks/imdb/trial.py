@@ -20,14 +20,13 @@ from data_pipes.imdb import (
     length_bucketed_batches,
     vocab_size,
 )
-from experiments.errors import CheckpointError
-from experiments.imdb_config import ExperimentConfig
-from experiments.reporters import Reporter
-from experiments.training import TrainingJob, fit, pick_device, seed_everything
+from experiments.core.checkpoints import CONFIG_FILE, WEIGHT_FILE
+from experiments.core.errors import CheckpointError
+from experiments.core.reporters import Reporter
+from experiments.core.training import TrainingJob, fit, pick_device, seed_everything
+from experiments.tasks.imdb.config import ExperimentConfig
 from models.gru_classifier import GRUClassifier
 
-CONFIG_FILE = "experiment_config.json"
-WEIGHTS_FILE = "model.safetensors"
 TOKENIZER_FILE = "tokenizer.json"
 EVAL_BATCH = 256
 
@@ -75,7 +74,7 @@ def save_checkpoint(model: nn.Module, config: ExperimentConfig, tokenizer_json: 
     """Self-describing folder: weights (safetensors), experiment config, tokenizer."""
     folder.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
-    save_file(state, str(folder / WEIGHTS_FILE), metadata={"task": "imdb"})
+    save_file(state, str(folder / WEIGHT_FILE), metadata={"task": "imdb"})
     config.to_json(folder / CONFIG_FILE)
     (folder / TOKENIZER_FILE).write_text(tokenizer_json)
 
@@ -85,14 +84,14 @@ def load_checkpoint(
 ) -> tuple[GRUClassifier, ExperimentConfig, str]:
     """Model (eval mode), config and tokenizer JSON from a checkpoint folder; never unpickles."""
     folder = Path(folder)
-    missing = [name for name in (WEIGHTS_FILE, CONFIG_FILE, TOKENIZER_FILE) if not (folder / name).is_file()]
+    missing = [name for name in (WEIGHT_FILE, CONFIG_FILE, TOKENIZER_FILE) if not (folder / name).is_file()]
     if missing:
         raise CheckpointError(f"{folder} is not an IMDB checkpoint: missing {', '.join(missing)}")
     try:
         config = ExperimentConfig.from_json(folder / CONFIG_FILE)
         tokenizer_json = (folder / TOKENIZER_FILE).read_text()
         model = build_model(config, vocab_size(tokenizer_json))
-        model.load_state_dict(load_file(str(folder / WEIGHTS_FILE)))
+        model.load_state_dict(load_file(str(folder / WEIGHT_FILE)))
     except Exception as error:  # corrupt or foreign files: one clear line, not a tensor traceback
         raise CheckpointError(f"cannot load checkpoint {folder}: {type(error).__name__}: {error}") from None
     return model.to(device or torch.device("cpu")).eval(), config, tokenizer_json

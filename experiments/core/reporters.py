@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import sys
 from pathlib import Path
 from typing import Protocol
 
-from experiments.errors import UsageError
-from experiments.task import ACCURACY, Metric
+from experiments.core.checkpoints import replace_dir_atomically
+from experiments.core.errors import UsageError
+from experiments.core.task import ACCURACY, Metric
 
 
 class Reporter(Protocol):
@@ -26,21 +26,6 @@ class Reporter(Protocol):
 
     def resume_from(self) -> str | None:
         """A checkpoint folder to continue from, or None for a fresh start."""
-
-
-def replace_dir_atomically(source: str | os.PathLike, target: str | os.PathLike) -> None:
-    """Copy `source` to a temp sibling of `target`, then swap it in, so `target` is never half-written."""
-    target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = target.with_name(f".{target.name}.staging")
-    retired = target.with_name(f".{target.name}.old")
-    shutil.rmtree(staging, ignore_errors=True)
-    shutil.copytree(source, staging)
-    shutil.rmtree(retired, ignore_errors=True)
-    if target.exists():
-        os.replace(target, retired)
-    os.replace(staging, target)
-    shutil.rmtree(retired, ignore_errors=True)
 
 
 def format_metrics(metrics: dict[str, float]) -> str:

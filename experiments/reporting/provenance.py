@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from experiments import ensemble
-from experiments.task import Task
+from experiments.core.task import Task
+from experiments.reporting import ensemble
 
 
 def refit_origin(search: dict[str, Any], row: dict[str, Any]) -> str:
@@ -61,6 +61,9 @@ def report_lines(best: Any, ranked: list, searches: list[dict[str, Any]], task: 
                     "validation.")
     elif not search_found(shipped):
         text.append("- The shipped model averages a search's find with a hand-written configuration.")
+    single = next((entry for entry in ranked if not entry.members), None)
+    if best.members and single is not None:  # an ensemble ships: the best single model is a claim of its own
+        text.append(f"- Best single model by validation: `{single.name}` — " + "; ".join(found[single.name]) + ".")
     sampled = [f"`{name}`" for name, lines in found.items() if name != best.name and search_found(lines)]
     written = [f"`{name}`" for name, lines in found.items()
                if name != best.name and all(line.startswith("hand-written") for line in lines)]

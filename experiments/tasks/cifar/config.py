@@ -11,8 +11,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from data_pipes.cifar10 import AUGMENT_MAX
-from experiments.config import BaseConfig, resolve_config
-from experiments.errors import ConfigError
+from experiments.core.config import BaseConfig, resolve_config
+from experiments.core.errors import ConfigError
 from models.vision import MODEL_TYPES, InvalidModelConfig, model_params, validate
 
 INT_FIELDS = ("image_size", "patch_size", "hidden_size", "num_hidden_layers", "num_attention_heads",

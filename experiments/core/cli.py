@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from experiments.errors import USER_ERRORS, UsageError, input_error
+from experiments.core.errors import USER_ERRORS, UsageError, input_error
 
 __all__ = ["UsageError", "run_cli", "with_overrides", "machine_info", "command_line", "relative_to_root"]
 

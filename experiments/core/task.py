@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from experiments.config import BaseConfig
-from experiments.space import SearchSpace
+from experiments.core.checkpoints import WEIGHT_FILE
+from experiments.core.config import BaseConfig
+from experiments.core.space import SearchSpace
 
 TrialFn = Callable[[dict[str, Any], Any, Any], dict[str, Any]]  # (config dict, data, reporter) -> summary
 Column = tuple[str, Callable[[dict[str, Any]], Any]]  # report header, value from a config dict
@@ -136,7 +137,8 @@ class Task:
     default_config: str
     resolve_config: Callable[[argparse.Namespace], BaseConfig]  # the runner's --config (and task flags)
     trial: TrialFn  # plain function: trains one config, reports through the reporter, never sees the test split
-    # --- checkpoints: a folder holding experiment_config.json (with "task") and whatever the task saves
+    # --- checkpoints (experiments/core/checkpoints.py): a folder holding experiment_config.json (with "task") and
+    # whatever the task saves, its weights in `weight_file` (declared below)
     # (folder, data, device) -> the test split's metric.test_key (accuracy, rmse…), loss, params…
     evaluate_checkpoint: Callable[[Path, Any, Any], dict[str, Any]]
     # raw inputs -> per input (label, probability) for a classifier, the predicted value for a regression
@@ -145,6 +147,8 @@ class Task:
     space: Callable[[argparse.Namespace], SearchSpace]
     describe_sample: Callable[[dict[str, Any], argparse.Namespace], str]  # dry run: one line, raises if invalid
     metric: Metric = ACCURACY  # the score trials, refits and exports are selected on, and which way is better
+    weight_file: str = WEIGHT_FILE  # the checkpoint's weights: what an export carries for its winners and the
+    # registry hashes; a task that saves another file (e.g. weights.pt) names it here
     search_defaults: dict[str, Any] = field(default_factory=dict)  # trials, max_epochs, grace_period…
     search_settings: tuple[str, ...] = ()  # task flags a resumed search keeps (e.g. CIFAR's --model)
     add_search_arguments: Callable[[argparse.ArgumentParser], None] = _no_arguments
@@ -164,8 +168,11 @@ class Task:
     # --- serving: (input column, example inputs) for the MLflow model's signature, and its registry name
     serving_example: Callable[[], tuple[str, list[Any]]] | None = None
     registered_model: str = ""  # default tunelab-<name>
+    requirements: tuple[str, ...] = ("torch", "safetensors")  # what a served model installs beside numpy and pandas
+    bundled_data: bool = False  # load_data needs no --data-dir (generated or shipped with the task): the summarizer
+                                # tests and ensembles its models without one
     module_key: str | None = None  # a task outside the registry: its module path, as its configs record it
-    # --- ensembles of checkpoints (experiments/ensemble.py); a task without them exports single models only
+    # --- ensembles of checkpoints (experiments/reporting/ensemble.py); a task without them exports single models only
     labels: tuple[str, ...] = ()  # class names, in the order of the probability columns below
     split_probabilities: Callable[[Path, Any, str, Any], tuple[Any, Any]] | None = None  # (folder, data, "val" |
     # "test", device) -> (class probabilities [n, classes], labels [n]) of that split, as the checkpoint reads it
