@@ -53,7 +53,7 @@ def tiny_search(tmp_path_factory, imdb_dir) -> tuple[Path, subprocess.CompletedP
     workdir = tmp_path_factory.mktemp("search")
     env = {**os.environ, "TUNELAB_CACHE": str(workdir / "cache"), "PYTHONPATH": str(ROOT)}
     cmd = search_cmd("search.imdb", workdir, imdb_dir, "--trials", "5", "--max-epochs", "3", "--name", "s1",
-                     "--seed", "3")
+                     "--refit", "1", "--seed", "3")
     return workdir, run(cmd, workdir, env), env
 
 
