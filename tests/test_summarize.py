@@ -60,6 +60,11 @@ def test_export_report_and_evaluate(runs, imdb_dir, capsys):
     assert f"{best['test_accuracy']:.4f} ± {error:.4f}" in report and "sqrt(p(1-p)/n)" in report
     for png in ("learning_curves.png",):
         assert f"]({png})" in report and (folder / png).read_bytes().startswith(PNG)
+    behaviour = report.split("## Behaviour")[1].split("\n## ")[0]  # the winner (with weights) run on the sets
+    assert "**They are not used to choose models** (validation does that)" in behaviour
+    assert f"| `{best['name']}` | " in behaviour and "| plain | negation | short | contrast | all |" in behaviour
+    other = next(name for name in records if name != best["name"])  # exported without weights: not run
+    assert f"`{other}`" in behaviour.split("Not run")[1]
 
     capsys.readouterr()
     assert evaluate.main([str(folder / best["name"]), "--data-dir", str(imdb_dir)]) == 0
@@ -323,7 +328,8 @@ def test_throughputs_measured_under_different_settings_carry_their_setting():
 
     def candidate(name: str, machine: dict) -> Candidate:
         return Candidate("imdb", "gru", name, "one-config run", {"num_layers": 1}, 0.89, 0.89, 4, 60.0, 1000, 80.0,
-                         [], Path(name), machine=machine, validation=task.validation)
+                         [], Path(name), machine=machine, validation=task.validation,
+                         load={"start": 0.3, "end": 2.1, "highest": 2.1, "threads": 2})  # timed alone
 
     two, one, gpu = ({"cpu": "Xeon", "torch_threads": 2}, {"cpu": "Xeon", "torch_threads": 1},
                      {"cpu": "Xeon", "torch_threads": 16, "gpu": "NVIDIA H200"})
