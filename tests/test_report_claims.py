@@ -183,6 +183,7 @@ def search_summary(root: Path, name: str = "s") -> dict:
 def test_kept_summaries_store_paths_relative_to_the_storage_root_and_read_back_under_it(tmp_path):
     from experiments.reporting.candidates import load_searches
     from experiments.reporting.export import keep_searches
+    from experiments.reporting.storage_paths import portable_summary
 
     storage = tmp_path / "ray_results"
     here = search_summary(storage)
@@ -198,6 +199,10 @@ def test_kept_summaries_store_paths_relative_to_the_storage_root_and_read_back_u
     assert kept["tracking_uri"] == "sqlite:///mlruns/mlflow.db"
     other = json.loads((folder / "searches" / "t.json").read_text())
     assert other["best_checkpoint"] == "t/run_trial_1/checkpoint_000002"
+    moved = portable_summary({"search": "u", "optuna_storage": "sqlite:////home/x/repo/mlruns/optuna.db",
+                              "tracking_uri": "http://tracking:5000"}, storage, tmp_path)
+    assert moved["optuna_storage"] == "sqlite:///mlruns/optuna.db"  # another checkout's default store
+    assert moved["tracking_uri"] == "http://tracking:5000"  # a server is no machine's folder
     clone = tmp_path / "clone" / "ray_results"  # a fresh clone: the summaries kept, no ray_results/
     read = {s["search"]: s for s in load_searches(clone, "imdb", folder)}
     assert read["s"]["best_checkpoint"] == str(clone / "s" / "run_trial_1" / "checkpoint_000002")

@@ -133,7 +133,8 @@ def test_a_model_validated_on_another_split_is_ranked_after_and_never_the_best(r
     assert run_summarize(runs) == 0
     assert json.loads((folder / "best.json").read_text())["name"] == marker["name"]
     report = (folder / "report.md").read_text()
-    rows = [line for line in report.splitlines() if line.startswith("| ") and "`" in line]
+    models = report.split("## Models")[1].split("\n## ")[0]
+    rows = [line for line in models.splitlines() if line.startswith("| ") and "`" in line]
     assert "`older_random`" in rows[-1] and "0.9990 †" in rows[-1] and rows[0].startswith("| ★ |")
     assert "† validated on another split (random)" in report
     shutil.rmtree(folder / "older_random")
@@ -192,6 +193,9 @@ def test_a_kept_search_whose_checkpoints_are_gone_is_reported_from_its_export(ru
     metrics = json.loads((folder / "search_imdb-40-blocks" / "metrics.json").read_text())
     metrics.update(name="search_imdb-40-blocks", source="search imdb-40-blocks (refit)")
     (folder / "search_imdb-40-blocks" / "metrics.json").write_text(json.dumps(metrics))
+    config = json.loads((folder / "search_imdb-40-blocks" / "experiment_config.json").read_text())
+    config["seed"] += 1000  # a refit's fresh seed: another run than tiny_uni, not a reproduction of it
+    (folder / "search_imdb-40-blocks" / "experiment_config.json").write_text(json.dumps(config))
     assert run_summarize(clone) == 0
     report = (folder / "report.md").read_text()
     assert "`search_imdb-40-blocks` | search imdb-40-blocks (refit) |" in report

@@ -16,22 +16,24 @@ from typing import Any
 PATH_LISTS = (("rows", "path"), ("refit", "checkpoint"), ("plots", "path"))
 SQLITE = "sqlite:///"  # an absolute store is sqlite:////abs/mlflow.db; relative to the working directory without
 STORES = ("tracking_uri", "optuna_storage")  # the MLflow and Optuna stores the search wrote to
+DEFAULT_STORE = "mlruns"  # the searches' default store folder, under the repository root (search.tracking)
 
 
-def from_search(path: str | Path, search: str) -> str | None:
-    """The part of a path from the search's own folder on (`<search>/…`), None where the path does not pass
-    through a folder of that name."""
+def from_folder(path: str | Path, name: str) -> str | None:
+    """The part of a path from its folder called `name` on (`<name>/…`; the last such folder where several
+    are), None where the path passes through none."""
     parts = PurePath(path).parts
-    if search not in parts:
+    if name not in parts:
         return None
-    last = len(parts) - 1 - parts[::-1].index(search)
+    last = len(parts) - 1 - parts[::-1].index(name)
     return PurePath(*parts[last:]).as_posix()
 
 
 def same_search_path(a: str | Path, b: str | Path, search: str) -> bool:
-    """Whether two paths name the same file of a search, wherever each machine kept its storage root."""
-    left = from_search(a, search)
-    return left is not None and left == from_search(b, search)
+    """Whether two paths name the same file of a search: the same from the search's folder on, wherever each
+    machine kept its storage root, or the same path here."""
+    left = from_folder(a, search)
+    return (left is not None and left == from_folder(b, search)) or Path(a).resolve() == Path(b).resolve()
 
 
 def relative_path(path: str, storage_root: Path, search: str) -> str:
@@ -43,7 +45,7 @@ def relative_path(path: str, storage_root: Path, search: str) -> str:
     root = storage_root.resolve()
     if Path(path).resolve().is_relative_to(root):
         return Path(path).resolve().relative_to(root).as_posix()
-    return from_search(path, search) or path
+    return from_folder(path, search) or path
 
 
 def resolved_path(path: str, storage_root: Path) -> str:
@@ -53,12 +55,16 @@ def resolved_path(path: str, storage_root: Path) -> str:
 
 def portable_store(uri: str, repository: Path) -> str:
     """`sqlite:////<repository>/mlruns/mlflow.db` → `sqlite:///mlruns/mlflow.db`, relative to the repository
-    root (the working directory the commands run from); other stores are kept as they are."""
+    root (the working directory the commands run from), also for another checkout's default store (its
+    `mlruns/` folder); other stores are kept as they are."""
     path = uri.removeprefix(SQLITE)
     if not uri.startswith(SQLITE) or not PurePath(path).is_absolute():
         return uri
     resolved, root = Path(path).resolve(), repository.resolve()
-    return f"{SQLITE}{resolved.relative_to(root).as_posix()}" if resolved.is_relative_to(root) else uri
+    if resolved.is_relative_to(root):
+        return f"{SQLITE}{resolved.relative_to(root).as_posix()}"
+    inside = from_folder(path, DEFAULT_STORE)
+    return f"{SQLITE}{inside}" if inside else uri
 
 
 def _with_paths(summary: dict[str, Any], change: Callable[[str], str]) -> dict[str, Any]:

@@ -87,8 +87,9 @@ def load_footnotes(task: Task, timed: list) -> list[str]:
                          + ("" if e.load["threads"] == 1 else "s") for e in loaded)
         lines += ["", f"{UNDER_LOAD} measured under load: the machine's 1-minute load average, sampled when its "
                       f"training started and at each evaluation, rose above the threads it trained with by more than "
-                      f"{LOAD_MARGIN:g} ({seen}). Other work shared the CPU, so its {task.unit}/s and train time are "
-                      "slower than the model trains alone and compare with no other row."]
+                      f"{LOAD_MARGIN:g} ({seen}). Other work (another command, or trials running beside it) shared the "
+                      f"CPU, so its {task.unit}/s and train time are slower than the model trains alone and compare "
+                      "with no other row."]
     if unknown:
         lines += ["", f"{LOAD_UNKNOWN} load not recorded: trained before runs recorded the machine's load, so whether "
                       f"other work shared the CPU while its {task.unit}/s was measured is unknown."]
