@@ -2,8 +2,8 @@
 (`python -m experiments.imdb|cifar` for the built-in tasks).
 
 Keeps the best-validation checkpoint in `<output-dir>/<config_name>/best/`, then evaluates it once on the
-test split and writes `run.json` (config, history, val/test score, time, machine, command) — the same flags
-and the same steps for every task.
+test split and writes `run.json` (config, history, val/test score, time, machine and its load, command) — the
+same flags and the same steps for every task.
 """
 
 from __future__ import annotations
@@ -70,6 +70,7 @@ def main(task: Task, argv: list[str] | None = None, module: str | None = None) -
         **({"class_names": test["class_names"]} if "class_names" in test else {}),
         **({"test_confusion_matrix": test["confusion"].tolist()} if test.get("confusion") is not None else {}),
         "machine": machine_info(),
+        "load": summary.get("load"),  # during training: the report flags a throughput measured under load
         "command": command_line(module),
         "checkpoint": str(run_dir / "best"),
     }

@@ -122,10 +122,10 @@ def run(args: argparse.Namespace) -> int:
         folder = args.out / task.export_folder
         ranked = export_task(candidates, folder, args.force, args.all_weights, task.validation, task.metric,
                              task.weight_file)
-        keep_searches(searches, folder)
+        keep_searches(searches, folder, args.ray_results)
         ablations = load_ablations(args.ray_results, task.name, folder)
         if ablations:
-            keep_searches(ablations, folder, ABLATIONS_KEPT)
+            keep_searches(ablations, folder, args.ray_results, ABLATIONS_KEPT)
         markdown_report.write_report(task, ranked, searches, folder, command_line(args.prog), here,
                                      time.perf_counter() - started, benchmarks=args.outputs / "benchmarks",
                                      ablations=ablations, data_dir=data_dir)

@@ -21,6 +21,7 @@ from typing import Any
 from experiments.core.cli import machine_info
 from experiments.core.errors import ConfigError, UsageError
 from experiments.core.task import ACCURACY, Metric, Task
+from experiments.core.uncertainty import seed_verdict, welch_gap
 from search.cli import search_command
 from search.grid import train_and_test
 from search.runtime import WallClock, start_ray
@@ -132,7 +133,8 @@ def check_args(args: argparse.Namespace, argv: list[str]) -> None:
 
 
 def aggregate(rows: list[dict[str, Any]], metric: Metric = ACCURACY) -> list[dict[str, Any]]:
-    """Mean ± std (sample std, 0 with one seed) of the val and test score per factor and level; base first."""
+    """Mean ± std (sample std, 0 with one seed) of the val and test score per factor and level; base first. Each
+    level carries its verdict against the base on test (Welch's t, 95 %: `experiments.core.uncertainty`)."""
     cells: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for row in rows:
         cells.setdefault((row["factor"], json.dumps(row["level"])), []).append(row)
@@ -146,15 +148,22 @@ def aggregate(rows: list[dict[str, Any]], metric: Metric = ACCURACY) -> list[dic
             "test_mean": statistics.fmean(test), "test_std": statistics.stdev(test) if len(test) > 1 else 0.0,
         })
     out.sort(key=lambda c: (not c["base"], c["factor"], json.dumps(c["level"])))
+    base = next((c for c in out if c["base"]), None)
+    for c in out:
+        if base is not None and not c["base"]:
+            c["test_verdict"] = seed_verdict(welch_gap(
+                (metric.oriented(c["test_mean"]), c["test_std"], c["seeds"]),
+                (metric.oriented(base["test_mean"]), base["test_std"], base["seeds"])))
     return out
 
 
 def format_cells(cells: list[dict[str, Any]]) -> str:
-    lines = [f"{'factor':<22}{'level':<12}{'seeds':>6}{'val mean ± std':>20}{'test mean ± std':>20}"]
+    lines = [f"{'factor':<22}{'level':<12}{'seeds':>6}{'val mean ± std':>20}{'test mean ± std':>20}"
+             "   test vs base (Welch t, 95 %)"]
     for c in cells:
         level = "(base)" if c["base"] else json.dumps(c["level"])
         lines.append(f"{c['factor']:<22}{level:<12}{c['seeds']:>6}{c['val_mean']:>12.4f} ± {c['val_std']:.4f}"
-                     f"{c['test_mean']:>12.4f} ± {c['test_std']:.4f}")
+                     f"{c['test_mean']:>12.4f} ± {c['test_std']:.4f}   {c.get('test_verdict', '-')}")
     return "\n".join(lines)
 
 

@@ -142,7 +142,10 @@ def test_summarize_evaluate_and_predict_a_task_outside_the_registry(synthetic_se
     folder = out / "synthetic-blobs"
     best = json.loads((folder / "best.json").read_text())
     assert {p.name for p in folder.iterdir() if p.is_dir()} == {"search_syn", "blob_wide", "searches"}
-    assert json.loads((folder / "searches" / "syn.json").read_text())["refit"], "the report's search is kept"
+    kept = json.loads((folder / "searches" / "syn.json").read_text())
+    assert kept["refit"], "the report's search is kept"
+    paths = [kept["best_checkpoint"], *(r["path"] for r in kept["rows"]), *(r["checkpoint"] for r in kept["refit"])]
+    assert all(path.startswith("syn/") for path in paths), "kept paths are relative to the storage root"
     exported = json.loads((folder / "search_syn" / "metrics.json").read_text())  # the search ships its refit
     refit = json.loads((workdir / "ray_results" / "syn" / "search_summary.json").read_text())["refit"][0]
     assert exported["source"] == "search syn (refit)" and exported["test_accuracy"] == refit["test_accuracy"]

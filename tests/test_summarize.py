@@ -60,6 +60,11 @@ def test_export_report_and_evaluate(runs, imdb_dir, capsys):
     assert f"{best['test_accuracy']:.4f} ± {error:.4f}" in report and "sqrt(p(1-p)/n)" in report
     for png in ("learning_curves.png",):
         assert f"]({png})" in report and (folder / png).read_bytes().startswith(PNG)
+    behaviour = report.split("## Behaviour")[1].split("\n## ")[0]  # the winner (with weights) run on the sets
+    assert "**They are not used to choose models** (validation does that)" in behaviour
+    assert f"| `{best['name']}` | " in behaviour and "| plain | negation | short | contrast | all |" in behaviour
+    other = next(name for name in records if name != best["name"])  # exported without weights: not run
+    assert f"`{other}`" in behaviour.split("Not run")[1]
 
     capsys.readouterr()
     assert evaluate.main([str(folder / best["name"]), "--data-dir", str(imdb_dir)]) == 0
@@ -128,7 +133,8 @@ def test_a_model_validated_on_another_split_is_ranked_after_and_never_the_best(r
     assert run_summarize(runs) == 0
     assert json.loads((folder / "best.json").read_text())["name"] == marker["name"]
     report = (folder / "report.md").read_text()
-    rows = [line for line in report.splitlines() if line.startswith("| ") and "`" in line]
+    models = report.split("## Models")[1].split("\n## ")[0]
+    rows = [line for line in models.splitlines() if line.startswith("| ") and "`" in line]
     assert "`older_random`" in rows[-1] and "0.9990 †" in rows[-1] and rows[0].startswith("| ★ |")
     assert "† validated on another split (random)" in report
     shutil.rmtree(folder / "older_random")
@@ -187,6 +193,9 @@ def test_a_kept_search_whose_checkpoints_are_gone_is_reported_from_its_export(ru
     metrics = json.loads((folder / "search_imdb-40-blocks" / "metrics.json").read_text())
     metrics.update(name="search_imdb-40-blocks", source="search imdb-40-blocks (refit)")
     (folder / "search_imdb-40-blocks" / "metrics.json").write_text(json.dumps(metrics))
+    config = json.loads((folder / "search_imdb-40-blocks" / "experiment_config.json").read_text())
+    config["seed"] += 1000  # a refit's fresh seed: another run than tiny_uni, not a reproduction of it
+    (folder / "search_imdb-40-blocks" / "experiment_config.json").write_text(json.dumps(config))
     assert run_summarize(clone) == 0
     report = (folder / "report.md").read_text()
     assert "`search_imdb-40-blocks` | search imdb-40-blocks (refit) |" in report
@@ -323,7 +332,8 @@ def test_throughputs_measured_under_different_settings_carry_their_setting():
 
     def candidate(name: str, machine: dict) -> Candidate:
         return Candidate("imdb", "gru", name, "one-config run", {"num_layers": 1}, 0.89, 0.89, 4, 60.0, 1000, 80.0,
-                         [], Path(name), machine=machine, validation=task.validation)
+                         [], Path(name), machine=machine, validation=task.validation,
+                         load={"start": 0.3, "end": 2.1, "highest": 2.1, "threads": 2})  # timed alone
 
     two, one, gpu = ({"cpu": "Xeon", "torch_threads": 2}, {"cpu": "Xeon", "torch_threads": 1},
                      {"cpu": "Xeon", "torch_threads": 16, "gpu": "NVIDIA H200"})

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from experiments.core.errors import USER_ERRORS, UsageError, input_error
+from experiments.core.machine_load import load_average
 
 __all__ = ["UsageError", "run_cli", "with_overrides", "machine_info", "command_line", "relative_to_root"]
 
@@ -68,15 +69,16 @@ def throughput_setting(machine: dict[str, Any]) -> str:
     return f"{machine['cpu']}, {threads} torch thread{'' if threads == 1 else 's'}"
 
 
-def machine_info() -> dict[str, str | int]:
-    """Where a number was measured, recorded next to it."""
+def machine_info() -> dict[str, str | int | float | None]:
+    """Where a number was measured, recorded next to it, with the machine's load at that moment."""
     import torch
 
-    info: dict[str, str | int] = {
+    info: dict[str, str | int | float | None] = {
         "cpu": cpu_name(),
         "cpu_count": os.cpu_count() or 0,
         "torch_threads": torch.get_num_threads(),
         "torch": torch.__version__,
+        "load_average": load_average(),
     }
     if torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name(0)

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from experiments.core.behaviour import BehaviourSet
 from experiments.core.checkpoints import WEIGHT_FILE
 from experiments.core.config import BaseConfig
 from experiments.core.space import SearchSpace
@@ -177,6 +178,9 @@ class Task:
     split_probabilities: Callable[[Path, Any, str, Any], tuple[Any, Any]] | None = None  # (folder, data, "val" |
     # "test", device) -> (class probabilities [n, classes], labels [n]) of that split, as the checkpoint reads it
     input_probabilities: Callable[[Path, Sequence[Any]], Any] | None = None  # raw inputs -> [n, classes]
+    # --- behavioural test sets (experiments/core/behaviour.py, CheckList): small labelled sets of raw inputs per
+    # capability; the report gives each exported model's accuracy on each. Never used to choose a model
+    behaviour: Callable[[], Sequence[BehaviourSet]] | None = None
 
     def __post_init__(self) -> None:
         if self.test_examples and not self.metric.proportion:

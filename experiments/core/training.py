@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from experiments.core.checkpoints import METRICS_FILE, TRAINER_STATE
+from experiments.core.machine_load import load_average, with_load_sample
 from experiments.core.reporters import Reporter
 from experiments.core.task import ACCURACY
 from experiments.core.units import as_epoch, report_grid
@@ -130,6 +131,10 @@ def fit(work: TrainingJob, reporter: Reporter | None, device: torch.device) -> d
     per_epoch, stride = grid
     points = report_points(work.steps_per_epoch, per_epoch)
     done, history = 0, []  # grid points trained so far
+    # what else the machine ran: its 1-minute load average when training starts and at every report, against
+    # the threads this run trains with (the report flags a throughput measured under load)
+    start_load = load_average()
+    load = {"start": start_load, "end": start_load, "highest": start_load, "threads": torch.get_num_threads()}
     resume_dir = reporter.resume_from() if reporter is not None else None
     if resume_dir is not None:
         state = torch.load(Path(resume_dir) / TRAINER_STATE, map_location=device, weights_only=True)
@@ -138,7 +143,9 @@ def fit(work: TrainingJob, reporter: Reporter | None, device: torch.device) -> d
         schedule.load_state_dict(state["schedule"])
         torch.set_rng_state(state["torch_rng"])
         done = int(state.get("grid_points", state.get("reports", (int(state["epoch"]) + 1) * per_epoch)))
-        history = json.loads((Path(resume_dir) / METRICS_FILE).read_text())["history"]
+        recorded = json.loads((Path(resume_dir) / METRICS_FILE).read_text())
+        history = recorded["history"]
+        load = with_load_sample(recorded["load"], start_load) if recorded.get("load") else load
     amp = device.type == "cuda"
     fixed = {**work.fixed, "precision": "bf16 autocast" if amp else "fp32"}  # recorded with every run
     train_seconds = sum(h["epoch_seconds"] for h in history)
@@ -188,13 +195,15 @@ def fit(work: TrainingJob, reporter: Reporter | None, device: torch.device) -> d
             "epoch_seconds": seconds,  # the time since the previous report: an epoch, or the fraction reported
         }
         history.append(metrics)
+        load = with_load_sample(load, load_average())
         best = metric.best_of(history, key=lambda h: h.get(metric.name))
         if metric.name in best:
             metrics = {**metrics, metric.best_key: best[metric.name], "best_epoch": best["epoch"]}
         with tempfile.TemporaryDirectory(prefix="tunelab-ckpt-") as folder:
             work.save_checkpoint(model, Path(folder))
             (Path(folder) / METRICS_FILE).write_text(
-                json.dumps({**metrics, "train_seconds": train_seconds, "history": history, "fixed": fixed},
+                json.dumps({**metrics, "train_seconds": train_seconds, "history": history, "fixed": fixed,
+                            "load": load},
                            indent=1) + "\n"
             )
             torch.save(
@@ -220,4 +229,5 @@ def fit(work: TrainingJob, reporter: Reporter | None, device: torch.device) -> d
         "history": history,
         "params": sum(p.numel() for p in model.parameters()),
         "fixed": fixed,
+        "load": load,
     }

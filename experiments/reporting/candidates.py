@@ -19,6 +19,7 @@ from experiments.core.checkpoints import CONFIG_FILE, METRICS_FILE, read_config,
 from experiments.core.cli import UsageError
 from experiments.core.task import ACCURACY, Metric, Task
 from experiments.reporting import ensemble
+from experiments.reporting.storage_paths import resolved_summary
 
 SEARCHES_KEPT = "searches"  # <export folder>/searches/<name>.json: the summaries a report was written from
 ABLATIONS_KEPT = "ablations"  # <export folder>/ablations/<name>.json, likewise for ablations
@@ -48,6 +49,8 @@ class Candidate:
     class_names: list[str] | None = None
     validation: str = "random"  # how its validation split was drawn (see Task.validation)
     members: list[Path] = field(default_factory=list)  # an ensemble's checkpoints (experiments/reporting/ensemble.py)
+    load: dict[str, Any] | None = None  # the machine's load during its training (experiments.core.training.fit)
+    data_fingerprint: str | None = None  # the data it trained on, where its record names it
 
     def member_configs(self) -> list[dict[str, Any]]:
         """Each member's config (an ensemble's), else the model's own."""
@@ -84,7 +87,8 @@ def candidates_from_runs(runs_dir: Path, task: Task) -> list[Candidate]:
             train_seconds=run["train_seconds"], params=run.get("params"), throughput=_throughput(run["history"]),
             history=run["history"], checkpoint=Path(run["checkpoint"]), machine=run.get("machine", {}),
             command=run.get("command", ""), confusion=run.get("test_confusion_matrix"),
-            class_names=run.get("class_names"), validation=validation_of(run),
+            class_names=run.get("class_names"), validation=validation_of(run), load=run.get("load"),
+            data_fingerprint=run.get("data_fingerprint"),
         ))
     return candidates
 
@@ -107,7 +111,8 @@ def candidates_from_exports(folder: Path, task: Task, known: set[str]) -> list[C
             machine=recorded.get("machine", {}), command=recorded.get("command", ""),
             test_score_at_training=recorded.get(f"{metric.test_name}_at_training"),
             confusion=recorded.get("test_confusion_matrix"), class_names=recorded.get("class_names"),
-            validation=validation_of(recorded),
+            validation=validation_of(recorded), load=recorded.get("load"),
+            data_fingerprint=recorded.get("data_fingerprint"),
             # an ensemble is exported again whole, from its own member folders
             members=ensemble.member_folders(path.parent) if ensemble.is_ensemble(path.parent) else [],
         ))
@@ -116,11 +121,13 @@ def candidates_from_exports(folder: Path, task: Task, known: set[str]) -> list[C
 
 def load_searches(ray_results: Path, task_name: str, export_folder: Path | None = None) -> list[dict[str, Any]]:
     """The `search_summary.json` of every finished search of this task, and those an earlier report kept in
-    the export folder (a fresh clone has the exports, not the ray_results/ they came from)."""
+    the export folder (a fresh clone has the exports, not the ray_results/ they came from); a kept summary's
+    paths, stored relative to the storage root, are resolved under `ray_results`."""
     found: dict[str, dict[str, Any]] = {}
     kept = sorted((export_folder / SEARCHES_KEPT).glob("*.json")) if export_folder is not None else []
     for path in [*kept, *sorted(ray_results.glob("*/search_summary.json"))]:  # this machine's own win
         summary = read_json(path)
+        summary = resolved_summary(summary, ray_results) if path in kept else summary
         settings = path.with_name("search_args.json")  # its budget (equal budgets are compared) and fidelity
         if settings.is_file():
             summary["settings"] = read_json(settings)
@@ -167,7 +174,7 @@ def candidates_from_searches(searches: list[dict[str, Any]], task: Task) -> list
                 params=ensemble.stored_params(checkpoint),
                 throughput=_throughput(metrics["history"]), history=metrics["history"], checkpoint=checkpoint,
                 machine=search.get("machine", {}), command=search.get("command", ""),
-                validation=validation_of(metrics),
+                validation=validation_of(metrics), load=metrics.get("load"),
             ))
     return candidates
 

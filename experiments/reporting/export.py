@@ -31,6 +31,7 @@ from experiments.core.cli import UsageError
 from experiments.core.task import ACCURACY, Metric
 from experiments.reporting import ensemble
 from experiments.reporting.candidates import SEARCHES_KEPT, Candidate, rank, read_json
+from experiments.reporting.storage_paths import portable_summary
 
 NEVER_EXPORTED = {TRAINER_STATE}
 
@@ -67,7 +68,8 @@ def export_candidate(entry: Candidate, target: Path, with_weights: bool, metric:
         "validation": entry.validation,
         metric.test_name: entry.test_score, f"{metric.test_name}_at_training": entry.test_score_at_training,
         "epochs": entry.epochs, "train_seconds": entry.train_seconds,
-        "params": entry.params, "throughput_per_s": entry.throughput, "machine": entry.machine,
+        "params": entry.params, "throughput_per_s": entry.throughput, "machine": entry.machine, "load": entry.load,
+        "data_fingerprint": entry.data_fingerprint,
         "command": entry.command, "weights_included": has_weights(staging, weight_file),
         "history": entry.history,
         **({"test_confusion_matrix": entry.confusion, "class_names": entry.class_names} if entry.confusion else {}),
@@ -116,12 +118,15 @@ def export_task(entries: list[Candidate], folder: Path, force: bool, all_weights
     return ranked
 
 
-def keep_searches(searches: list[dict[str, Any]], folder: Path, kept: str = SEARCHES_KEPT) -> None:
-    """Store each summary the report is written from beside it, staged and renamed like every export."""
+def keep_searches(searches: list[dict[str, Any]], folder: Path, storage_root: Path,
+                  kept: str = SEARCHES_KEPT) -> None:
+    """Store each summary the report is written from beside it, staged and renamed like every export, its paths
+    relative to the storage root (`storage_paths`): a committed record names no folder of this machine."""
     (folder / kept).mkdir(parents=True, exist_ok=True)
     for summary in searches:
+        portable = portable_summary(summary, storage_root, Path.cwd())
         write_text_atomically(folder / kept / f"{summary['search']}.json",
-                              json.dumps(summary, indent=1, default=str) + "\n")
+                              json.dumps(portable, indent=1, default=str) + "\n")
 
 
 def write_archive(checkpoints: Path, name: str, force: bool) -> Path:

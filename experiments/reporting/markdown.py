@@ -6,7 +6,8 @@ binomial standard errors, any other metric as a number with its unit, targets wi
 
 This module puts the sections in order; the tables are in `experiments.reporting.tables`, the sentences in
 `experiments.reporting.prose`, the figures in `experiments.reporting.plots`, the commands behind the numbers in
-`experiments.reporting.commands`, and the opening (who found each model) in `experiments.reporting.provenance`.
+`experiments.reporting.commands`, the opening (who found each model) in `experiments.reporting.provenance`, and
+the behavioural test sets (where the task has them) in `experiments.reporting.behaviour`.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 
 from experiments.core.task import Task
 from experiments.reporting import provenance
+from experiments.reporting.behaviour import behaviour_section
 from experiments.reporting.commands import commands_section, portable_in
 from experiments.reporting.plots import attach_benchmarks, draw_plots
 from experiments.reporting.prose import comparison, search_section
@@ -41,6 +43,8 @@ def write_report(task: Task, ranked: list, searches: list[dict[str, Any]], folde
         "## Models", "", model_table(task, ranked), "",
         "## Comparison", "", *[f"- {t}" for t in comparison(task, ranked)], "",
     ]
+    if task.behaviour is not None:
+        lines += behaviour_section(task, ranked, folder)
     if ablations:
         lines += ["## Ablations", ""]
         for ablation in ablations:

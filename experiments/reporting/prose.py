@@ -10,7 +10,8 @@ from typing import Any
 from experiments.core.task import ACCURACY, Metric, Task
 from experiments.core.uncertainty import with_error
 from experiments.reporting.commands import command_flag
-from experiments.reporting.ensemble import export_name, member_sources, same_path
+from experiments.reporting.ensemble import export_name, member_sources
+from experiments.reporting.storage_paths import same_search_path
 
 
 def comparison(task: Task, ranked: list) -> list[str]:
@@ -106,7 +107,7 @@ def search_section(searches: list[dict[str, Any]], test_examples: int = 0,
         entry = by_name.get(export_name(s["search"]))
         if entry is not None and entry.members and s.get("refit"):
             joined = [f"`{r['search_trial']}`" for path in member_sources(entry.members) for r in s["refit"]
-                      if same_path(r["checkpoint"], path)]
+                      if same_search_path(r["checkpoint"], path, s["search"])]
             lines.append(
                 f"  - ensemble `{entry.name}`: the refits of {', '.join(joined)} (members chosen on validation, "
                 f"probabilities averaged): val {entry.val_score:.4f}, test "

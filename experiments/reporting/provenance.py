@@ -11,6 +11,7 @@ from typing import Any
 
 from experiments.core.task import Task
 from experiments.reporting import ensemble
+from experiments.reporting.storage_paths import same_search_path
 
 
 def refit_origin(search: dict[str, Any], row: dict[str, Any]) -> str:
@@ -37,7 +38,8 @@ def origins(entry: Any, searches: list[dict[str, Any]], task: Task) -> list[str]
         refits = search.get("refit") or []
         if entry.name == ensemble.export_name(search["search"]) and entry.members:
             sources = ensemble.member_sources(entry.members)
-            return [next((refit_origin(search, r) for r in refits if str(r["checkpoint"]).endswith(source)),
+            return [next((refit_origin(search, r) for r in refits
+                          if same_search_path(r["checkpoint"], source, search["search"])),
                          f"a refit of search `{search['search']}` not in its record") for source in sources]
         if entry.name in (f"search_{search['search']}", f"search_{search['search']}_{entry.family}"):
             rows = refits or [r for r in search["rows"] if r.get(task.metric.best_key) is not None]

@@ -1,6 +1,6 @@
-"""The report's tables: one row per model, searches of different families at one budget side by side, and each
-ablation's levels against its base; a table calls one thing better than another only where the standard errors
-support it."""
+"""The report's tables: one row per model (or per reproduced run), searches of different families at one budget
+side by side, and each ablation's levels against its base; a table calls one thing better than another only where
+the uncertainty rules of `experiments.core.uncertainty` support it."""
 
 from __future__ import annotations
 
@@ -10,8 +10,18 @@ from collections.abc import Callable
 from typing import Any
 
 from experiments.core.cli import throughput_setting
+from experiments.core.config import TASK_KEY
+from experiments.core.machine_load import LOAD_MARGIN, measured_under_load, peak_load
 from experiments.core.task import ACCURACY, Metric, Task
-from experiments.core.uncertainty import gap_and_error, verdict, with_error
+from experiments.core.uncertainty import (
+    chance_of_a_false_verdict,
+    gap_and_error,
+    seed_verdict,
+    t_quantile,
+    verdict,
+    welch_gap,
+    with_error,
+)
 from experiments.reporting.commands import command_flag
 
 
@@ -27,28 +37,104 @@ def fmt(value: Any) -> str:
     return str(value)
 
 
+TIMING_SUFFIXES = ("_per_s", "_seconds")  # history entries that time a run rather than describe what it learnt
+UNDER_LOAD, LOAD_UNKNOWN = "‡", "°"  # marks on a throughput: measured under load; load not recorded
+
+
+def run_identity(entry: Any) -> str | None:
+    """What two records of one deterministic run share: the config (all but its display name and task; the seed
+    is a field), the data where recorded, the validation protocol, the val and test scores, and the learning curve
+    without its timings. None for a model that cannot be matched: an ensemble, one untested, or one without a
+    recorded curve."""
+    if entry.members or entry.test_score is None or not entry.history:
+        return None
+    config = {k: v for k, v in entry.config.items() if k not in ("config_name", TASK_KEY)}
+    curve = [{k: v for k, v in h.items() if not k.endswith(TIMING_SUFFIXES)} for h in entry.history]
+    return json.dumps([config, entry.data_fingerprint, entry.validation, entry.val_score, entry.test_score,
+                       entry.epochs, curve], sort_keys=True, default=str)
+
+
+def reproductions(ranked: list) -> list[list]:
+    """The ranked models grouped so that runs reproducing one another (same `run_identity`) share a group, in
+    rank order; inside a group, those timed without load first, then those whose load is unknown."""
+    groups: dict[str, list] = {}
+    out = []
+    for entry in ranked:
+        key = run_identity(entry)
+        if key is None:
+            out.append([entry])
+        elif key in groups:
+            groups[key].append(entry)
+        else:
+            groups[key] = [entry]
+            out.append(groups[key])
+    order = {False: 0, None: 1, True: 2}
+    return [sorted(group, key=lambda e: order[measured_under_load(e.load)]) for group in out]
+
+
+def load_mark(entry: Any) -> str:
+    under = measured_under_load(entry.load)
+    return UNDER_LOAD if under else LOAD_UNKNOWN if under is None else ""
+
+
+def load_footnotes(task: Task, timed: list) -> list[str]:
+    """What the marks on the throughputs mean, naming the load each flagged run saw."""
+    loaded = [e for e in timed if measured_under_load(e.load)]
+    unknown = [e for e in timed if measured_under_load(e.load) is None]
+    lines = []
+    if loaded:
+        seen = "; ".join(f"`{e.name}` {peak_load(e.load):g} on {e.load['threads']} thread"
+                         + ("" if e.load["threads"] == 1 else "s") for e in loaded)
+        lines += ["", f"{UNDER_LOAD} measured under load: the machine's 1-minute load average, sampled when its "
+                      f"training started and at each evaluation, rose above the threads it trained with by more than "
+                      f"{LOAD_MARGIN:g} ({seen}). Other work (another command, or trials running beside it) shared the "
+                      f"CPU, so its {task.unit}/s and train time are slower than the model trains alone and compare "
+                      "with no other row."]
+    if unknown:
+        lines += ["", f"{LOAD_UNKNOWN} load not recorded: trained before runs recorded the machine's load, so whether "
+                      f"other work shared the CPU while its {task.unit}/s was measured is unknown."]
+    return lines
+
+
 def model_table(task: Task, ranked: list) -> str:
-    """One row per model; where throughputs were measured under different settings (devices, CPUs, thread
-    counts), each carries the letter of its setting and a footnote says they compare only within one."""
+    """One row per model, and one for runs that reproduced one another (the same config, seed, data, curve and
+    scores: one result, not two confirmations), which lists each run's time and throughput. Where throughputs
+    were measured under different settings (devices, CPUs, thread counts), each carries the letter of its
+    setting and a footnote says they compare only within one; one measured under load, or whose load was not
+    recorded, carries a mark that a footnote explains."""
     short = task.metric.short
     header = ["", "model", "source", *[c for c, _ in task.columns], "params", "epochs", f"val {short}",
               f"test {short}", "train time", f"{task.unit}/s"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    settings = list(dict.fromkeys(throughput_setting(e.machine) for e in ranked if e.throughput))
+    timed = [e for e in ranked if e.throughput]
+    settings = list(dict.fromkeys(throughput_setting(e.machine) for e in timed))
     letters = {setting: chr(ord("a") + i) for i, setting in enumerate(settings)} if len(settings) > 1 else {}
-    for i, e in enumerate(ranked):
+
+    def speed(e: Any) -> str:
+        letter = f" ({letters[throughput_setting(e.machine)]})" if letters else ""
+        return f"{e.throughput:.0f}{letter}{load_mark(e)}"
+
+    groups = reproductions(ranked)
+    for i, group in enumerate(groups):
+        e = group[0]
         shown = [[fmt(value(config)) for config in e.member_configs()] for _, value in task.columns]
-        cells = ["★" if i == 0 else "", f"`{e.name}`", e.source, *[v[0] if len(set(v)) == 1 else " + ".join(v)
-                                                                   for v in shown],
+        name = " = ".join(f"`{m.name}`" for m in group) + (f" (reproduced ×{len(group)})" if len(group) > 1 else "")
+        cells = ["★" if i == 0 else "", name, "; ".join(dict.fromkeys(m.source for m in group)),
+                 *[v[0] if len(set(v)) == 1 else " + ".join(v) for v in shown],
                  f"{e.params / 1e6:.2f} M" if e.params else "-", fmt(e.epochs),
                  f"{e.val_score:.4f}" + (" †" if e.validation != task.validation else ""),
-                 with_error(e.test_score, task.test_examples), f"{e.train_seconds / 60:.1f} min",
-                 (f"{e.throughput:.0f}" + (f" ({letters[throughput_setting(e.machine)]})" if letters else ""))
-                 if e.throughput else "-"]
+                 with_error(e.test_score, task.test_examples),
+                 " / ".join(f"{m.train_seconds / 60:.1f}" for m in group) + " min",
+                 " / ".join(speed(m) for m in group if m.throughput) or "-"]
         lines.append("| " + " | ".join(cells) + " |")
     if letters:
         lines += ["", f"{task.unit}/s compares only between rows of one setting (the letter after it): "
                   + "; ".join(f"({letter}) {setting}" for setting, letter in letters.items()) + "."]
+    lines += load_footnotes(task, timed)
+    if any(len(group) > 1 for group in groups):
+        lines += ["", "reproduced ×N: N runs of the same configuration and seed that reached the same learning "
+                      "curve and scores (a deterministic training run again, e.g. by two searches that refit the "
+                      "same warm start): one result, listed once, with each run's train time and throughput."]
     other = sorted({e.validation for e in ranked if e.validation != task.validation})
     if other:
         lines += ["", f"† validated on another split ({', '.join(other)}) than the data's now "
@@ -147,32 +233,47 @@ def runs_line(ablation: dict[str, Any]) -> str:
 
 def ablation_section(ablation: dict[str, Any], portable: Callable[[str], str] = str,
                      metric: Metric = ACCURACY) -> list[str]:
-    """Mean ± std over seeds per factor and level, the base marked, and only the conclusions the spread supports:
-    a level differs from the base when the gap in mean test score exceeds twice its standard error
-    (sqrt(s_a²/n_a + s_b²/n_b)), better or worse in the metric's direction; otherwise the table says no
-    measurable difference."""
+    """Mean ± std over seeds per factor and level, the base marked, and only the conclusions the seeds support:
+    a level differs from the base when the Welch t interval (95 %, two-sided) of the gap in mean test score
+    excludes zero, better or worse in the metric's direction; otherwise the table says no measurable difference.
+    A few seeds estimate their own spread poorly, so the interval is wider than twice the standard error (t ≈ 2.8
+    for 3 seeds a side). The section says how many levels were compared, uncorrected, and the budget the verdicts
+    hold for."""
     cells = ablation["cells"]
     base = next(c for c in cells if c["base"])
     data = f"{ablation['train_size']:,} training examples" + (" (a subset)" if ablation.get("subset") else "")
-    lines = [
-        f"### Ablation `{ablation['search']}` around `{ablation['base']}`", "",
-        f"One factor at a time, {ablation['seeds']} seeds each, {ablation['epochs']} epoch(s) on {data}; "
-        f"{runs_line(ablation)}. "
-        f"Command: `{portable(ablation['command'])}`",
-        "", f"| factor | level | seeds | val {metric.short} (mean ± std) | test {metric.short} (mean ± std) | test vs "
-            "base | verdict |",
-        "|---|---|---|---|---|---|---|",
-    ]
+    rows = []
     for c in cells:
-        gap = c["test_mean"] - base["test_mean"]
-        error = (c["test_std"] ** 2 / c["seeds"] + base["test_std"] ** 2 / base["seeds"]) ** 0.5
         if c["base"]:
-            found, shown_gap = "base", "-"
+            found, shown_gap, shown_t = "base", "-", "-"
         else:
+            seed_gap = welch_gap((metric.oriented(c["test_mean"]), c["test_std"], c["seeds"]),
+                                 (metric.oriented(base["test_mean"]), base["test_std"], base["seeds"]))
+            gap, error = c["test_mean"] - base["test_mean"], seed_gap.error
             shown_gap = (f"{gap * 100:+.2f} ± {error * 100:.2f} pts" if metric.proportion
                          else f"{gap:+.3g} ± {error:.3g}" + (f" {metric.unit}" if metric.unit else ""))
-            found = verdict(metric.gain(c["test_mean"], base["test_mean"]), error)
+            shown_t = (f"{abs(seed_gap.t):.2f} ({seed_gap.degrees_of_freedom:.1f})"
+                       if seed_gap.degrees_of_freedom is not None else "- (a single seed: no spread)")
+            found = seed_verdict(seed_gap)
         level = "**base**" if c["base"] else fmt(c["level"])
-        lines.append(f"| {'—' if c['base'] else c['factor']} | {level} | {c['seeds']} | {c['val_mean']:.4f} ± "
-                     f"{c['val_std']:.4f} | {c['test_mean']:.4f} ± {c['test_std']:.4f} | {shown_gap} | {found} |")
-    return lines + [""]
+        rows.append(f"| {'—' if c['base'] else c['factor']} | {level} | {c['seeds']} | {c['val_mean']:.4f} ± "
+                    f"{c['val_std']:.4f} | {c['test_mean']:.4f} ± {c['test_std']:.4f} | {shown_gap} | {shown_t} | "
+                    f"{found} |")
+    compared, seeds = len(cells) - 1, ablation["seeds"]
+    plural = "s" if compared != 1 else ""
+    needs = (f": with {seeds} seeds a side a gap needs at least {t_quantile(0.975, 2 * seeds - 2):.1f} standard "
+             "errors, not 2" if seeds > 1 else "")
+    return [
+        f"### Ablation `{ablation['search']}` around `{ablation['base']}`", "",
+        f"One factor at a time, {ablation['seeds']} seeds each, {ablation['epochs']} epoch(s) on {data}; "
+        f"{runs_line(ablation)}. {compared} level{plural} compared with the base, each by Welch's t test on the "
+        f"seeds' test {metric.label} (two-sided, 95 %, Welch–Satterthwaite degrees of freedom{needs}). The verdicts "
+        f"are not corrected for the {compared} comparison{plural}: were no level different from the base, at least "
+        f"one would still read better or worse {chance_of_a_false_verdict(compared):.0%} of the time. They hold "
+        f"for these runs' budget, {ablation['epochs']} epoch(s) on {ablation['train_size']:,} training examples, "
+        f"not for a full training. Command: `{portable(ablation['command'])}`",
+        "", f"| factor | level | seeds | val {metric.short} (mean ± std) | test {metric.short} (mean ± std) | test vs "
+            "base (± s.e.) | Welch t (df) | verdict |",
+        "|---|---|---|---|---|---|---|---|",
+        *rows, "",
+    ]

@@ -107,6 +107,17 @@ def predict(folder: Path, texts: Sequence[str]) -> list[tuple[str, float]]:
     return [(LABELS[int(p[1] > 0.5)], float(max(p))) for p in input_probabilities(folder, texts)]
 
 
+BEHAVIOUR_SETS = Path(__file__).with_name("behaviour.json")  # the report's CheckList section; never selects models
+
+
+def behaviour():
+    """Short reviews written for this project, per capability: plain, negation, short texts, a verdict after a
+    contrast."""
+    from experiments.core.behaviour import read_behaviour_sets
+
+    return read_behaviour_sets(BEHAVIOUR_SETS, LABELS)
+
+
 def serving_example() -> tuple[str, list[str]]:
     """Raw review text is the served model's input: tokenizer and head+tail truncation travel with it."""
     return "text", ["A moving, beautifully acted film; I loved every minute.", "Dull, predictable and far too long."]
@@ -207,5 +218,6 @@ TASK = Task(
         ("reads", lambda c: c.get("max_len", MAX_LEN)),  # tokens per review; configs before the field read 400
     ),
     comparison=comparison,
+    behaviour=behaviour,
     attachments=("search_efficiency", "imdb_fidelity"),
 )
