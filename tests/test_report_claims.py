@@ -224,9 +224,6 @@ def committed_records() -> list[Path]:
     return sorted((ROOT / "model_checkpoints").rglob("*.json"))
 
 
-@pytest.mark.xfail(strict=False, reason="the summaries committed under model_checkpoints/*/searches/ were kept "
-                                        "before paths were stored relative to the storage root: regenerating the "
-                                        "reports rewrites them")
 def test_no_committed_record_holds_an_absolute_machine_path():
     holding = [str(path.relative_to(ROOT)) for path in committed_records() if ABSOLUTE.search(path.read_text())]
     assert not holding, f"absolute paths in {holding}"
