@@ -154,6 +154,18 @@ def test_trial_learns_a_separable_task_and_checkpoint_round_trips(imdb_dir, tmp_
                                again(torch.from_numpy(ids), torch.from_numpy(lengths)))
 
 
+def test_bf16_training_on_the_cpu_learns_and_says_so(imdb_dir):
+    """`precision="bf16"`: the training steps run under bf16 autocast on the CPU (validation stays fp32), and the
+    run records it; a precision the trainer does not know is refused naming the field."""
+    data = imdb_data.load(str(imdb_dir))
+    summary = train_imdb(ExperimentConfig(config_name="tiny_bf16", precision="bf16", **FAST), data)
+    assert summary["best_val_accuracy"] > 0.9 and summary["fixed"]["precision"] == "bf16 autocast"
+    assert train_imdb(ExperimentConfig(config_name="tiny", **{**FAST, "epochs": 1}), data)["fixed"]["precision"] \
+        == "fp32"
+    with pytest.raises(ConfigError, match="precision"):
+        ExperimentConfig(precision="fp16")
+
+
 def test_config_json_round_trip_and_flat_dicts(tmp_path):
     config = IMDB_PRESETS["bigru1_maxmean"]
     config.to_json(tmp_path / "c.json")

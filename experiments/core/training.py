@@ -104,6 +104,7 @@ class TrainingJob:
     unit: str = "seq"
     warmup_fraction: float = 0.1
     fixed: dict[str, Any] = field(default_factory=dict)  # data settings recorded with the result
+    precision: str = "fp32"  # "bf16": train under bf16 autocast on the CPU too (on CUDA it always does)
 
 
 def report_points(steps_per_epoch: int, points_per_epoch: int) -> list[int]:
@@ -146,7 +147,7 @@ def fit(work: TrainingJob, reporter: Reporter | None, device: torch.device) -> d
         recorded = json.loads((Path(resume_dir) / METRICS_FILE).read_text())
         history = recorded["history"]
         load = with_load_sample(recorded["load"], start_load) if recorded.get("load") else load
-    amp = device.type == "cuda"
+    amp = device.type == "cuda" or work.precision == "bf16"  # the training steps; CPU validation stays fp32
     fixed = {**work.fixed, "precision": "bf16 autocast" if amp else "fp32"}  # recorded with every run
     train_seconds = sum(h["epoch_seconds"] for h in history)
     batches, batches_epoch = None, -1
@@ -183,7 +184,7 @@ def fit(work: TrainingJob, reporter: Reporter | None, device: torch.device) -> d
         if done % stride and done < total:  # not a report point: train on to the next one
             continue
         model.eval()
-        with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+        with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
             evaluation = work.evaluate(model)
         seconds = time.perf_counter() - started
         train_seconds += seconds

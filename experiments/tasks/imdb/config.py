@@ -38,6 +38,7 @@ class ExperimentConfig(BaseConfig):
     output_dim: int = 1
     use_hand_gru: bool = False
     max_len: int = MAX_LEN
+    precision: str = "fp32"  # "bf16": training steps under bf16 autocast (experiments.benchmarks.imdb_precision)
 
     def checks(self) -> list[tuple[bool, str]]:
         return [
@@ -56,6 +57,7 @@ class ExperimentConfig(BaseConfig):
             (self.epochs >= 1, "epochs must be >= 1"),
             (1 <= self.max_len <= STORED_LEN, f"max_len must be in [1, {STORED_LEN}]"),
             (self.output_dim == 1, "output_dim must be 1 (one logit, BCEWithLogitsLoss)"),
+            (self.precision in ("fp32", "bf16"), "precision must be fp32 or bf16"),
         ]
 
     @property

@@ -137,5 +137,6 @@ def train_imdb(
         grad_clip=config.grad_clip,
         unit="seq",
         fixed=dict(data.settings),
+        precision=config.precision,
     )
     return fit(work, reporter, device)
