@@ -153,8 +153,11 @@ def space(args: argparse.Namespace) -> SearchSpace:
             Param("pooling", "choice", choices=("max", "maxmean")),
             Param("weight_decay", "loguniform", 1e-3, 1e-1),
         ],
+        # bf16 autocast trains bigru1_wide_dropout 1.36x as fast as fp32 on a 2-core AMD EPYC
+        # (imdb_precision.json) and ends at the same validation accuracy, 0.8875 at 4 full-data epochs
+        # (imdb_precision_parity.json against the fidelity study's fp32 run)
         constants={"epochs": args.max_epochs, "seed": args.seed, "num_layers": 1, "optimizer": "AdamW",
-                   "lr_schedule": "onecycle", "grad_clip": 1.0, "max_len": SEARCH_MAX_LEN},
+                   "lr_schedule": "onecycle", "grad_clip": 1.0, "max_len": SEARCH_MAX_LEN, "precision": "bf16"},
     )
 
 
