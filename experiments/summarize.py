@@ -95,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
     for task in [get_task(key) for key in args.tasks]:
         searches = load_searches(args.ray_results, task.name, args.out / task.export_folder)
         data_dir = args.data_dirs.get(task.key)
-        testable = data_dir is not None or task.bundled_data  # the test split is at hand
+        testable = task.has_test_data(data_dir)
         candidates = candidates_from_runs(args.outputs / task.name, task) + candidates_from_searches(searches, task)
         candidates += ensemble_candidates(searches, task, data_dir, args.out / task.export_folder)
         candidates += candidates_from_exports(args.out / task.export_folder, task, {c.name for c in candidates})

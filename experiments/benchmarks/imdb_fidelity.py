@@ -41,6 +41,7 @@ from typing import Any
 import numpy as np
 
 from experiments.benchmarks.fidelity import ENOUGH_CONFIGS, GOOD_RANKING, cheapest_good, rank_proxies
+from experiments.core.checkpoints import write_text_atomically
 from experiments.core.cli import run_cli
 from experiments.core.errors import UsageError
 
@@ -137,9 +138,7 @@ class CurveReporter:
 
 def write_json_atomically(path: Path, value: Any) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    staging = path.with_name(f".{path.name}.tmp")
-    staging.write_text(json.dumps(value, indent=1) + "\n")
-    os.replace(staging, path)
+    write_text_atomically(path, json.dumps(value, indent=1) + "\n")
 
 
 def train_one(name: str, fields: dict[str, Any], run: Run, data_dir: str, runs_dir: Path) -> None:
@@ -247,9 +246,7 @@ def collect(args: argparse.Namespace) -> int:
                              f"{row['interval_90'][1]:.3f}", row["best_by_proxy"], f"{row['its_full_val']:.4f}"])
     os.replace(out / f".{STEM}.csv.tmp", out / f"{STEM}.csv")
     plot(study, out / f"{STEM}.png")
-    staging = out / f".{STEM}.md.tmp"
-    staging.write_text(section(study) + "\n")
-    os.replace(staging, out / f"{STEM}.md")
+    write_text_atomically(out / f"{STEM}.md", section(study) + "\n")
     for row in rows:
         print(f"{row['proxy']:>14} @ {row['epoch']:<5} cost {row['cost_full_epochs']:.2f} full epochs  "
               f"n={row['configs']}  spearman {row['spearman']:+.2f} [{row['interval_90'][0]:+.2f}, "

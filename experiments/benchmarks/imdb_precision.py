@@ -12,14 +12,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import time
 from pathlib import Path
 
 import numpy as np
 
+from experiments.core.checkpoints import write_text_atomically
 from experiments.core.cli import command_line, machine_info, run_cli
 from experiments.core.errors import UsageError
+from experiments.core.machine_load import load_average
 
 RECORD = Path("model_checkpoints/assignment2-1-2/imdb_precision.json")
 VARIANTS = ("fp32", "bf16", "compile")
@@ -86,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     config = resolve_imdb_config(args.config)
     torch.set_num_threads(args.threads)
     work = batches(args.data_dir, args.reviews, config.batch_size, config.max_len, config.seed)
-    load_start = os.getloadavg()[0]
+    load_start = load_average()
     speeds: dict[str, list[float]] = {v: [] for v in args.variants}
     for _ in range(args.rounds):
         for variant in args.variants:
@@ -100,11 +101,9 @@ def main(argv: list[str] | None = None) -> int:
                   "config": config.to_dict(), "reviews_per_round": args.reviews, "rounds": args.rounds,
                   "reviews_per_second": speeds, "median": median, "threads": args.threads,
                   "machine": machine_info(), "load_average_start": load_start,
-                  "load_average_end": os.getloadavg()[0]}
+                  "load_average_end": load_average()}
         RECORD.parent.mkdir(parents=True, exist_ok=True)
-        staging = RECORD.with_name(f".{RECORD.name}.tmp")
-        staging.write_text(json.dumps(record, indent=1) + "\n")
-        staging.replace(RECORD)
+        write_text_atomically(RECORD, json.dumps(record, indent=1) + "\n")
         print(f"wrote {RECORD}")
     return 0
 

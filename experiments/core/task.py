@@ -187,6 +187,10 @@ class Task:
             raise ValueError(f"task {self.name}: test_examples gives binomial standard errors, which only a "
                              f"proportion metric has ({self.metric.name} is not one)")
 
+    def has_test_data(self, data_dir: str | None) -> bool:
+        """Whether the test split is at hand: a data dir was given, or the task brings its own data."""
+        return data_dir is not None or self.bundled_data
+
     @property
     def key(self) -> str:
         """What `get_task`, `--tasks` and a checkpoint's config call this task."""

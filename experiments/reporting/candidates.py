@@ -194,7 +194,7 @@ def ensemble_candidates(searches: list[dict[str, Any]], task: Task, data_dir: st
     """Each search whose refits (two or more, still on this machine) average to a better validation score than
     its refit winner alone: that ensemble (experiments/reporting/ensemble.py), chosen on validation, tested once.
     Only for a task whose models give class probabilities (see `ensemble.supports_ensembles`)."""
-    if (data_dir is None and not task.bundled_data) or not ensemble.supports_ensembles(task):
+    if not task.has_test_data(data_dir) or not ensemble.supports_ensembles(task):
         return []
     from experiments import evaluate
     from experiments.core.training import pick_device
