@@ -92,8 +92,9 @@ def build_parser(task: Task) -> argparse.ArgumentParser:
     add("--seed", type=int, default=0, help="seed of the sampler and of every trial")
     add("--resume", action="store_true", help="continue an interrupted search (--name, or the latest one)")
     add("--searcher", choices=("optuna", "random"), default="optuna", help="Optuna TPE or Tune's random sampler")
-    add("--startup-trials", type=int, default=None,
-        help="random trials before Optuna's TPE starts modelling (default: trials/4, clipped to 4..10)")
+    add("--startup-trials", type=int, default=d.get("startup_trials"),
+        help="random trials before Optuna's TPE starts modelling (default: "
+             + (f"{d['startup_trials']}" if d.get("startup_trials") else "trials/4, clipped to 4..10") + ")")
     add("--scheduler", choices=("asha", "fifo"), default="asha", help="ASHA early stopping or run every trial out")
     add("--verbose", type=int, default=1, choices=(0, 1, 2), help="Tune's console output (0 quiet, 1 table)")
     add("--dry-run", action="store_true", help="print space, scheduler, resources and sample configs; train nothing")

@@ -48,6 +48,7 @@ from pathlib import Path
 from typing import Any
 
 from experiments.core.cli import UsageError
+from experiments.core.machine_load import load_average
 from experiments.core.space import SearchSpace
 from experiments.core.task import Task
 from search import ablation
@@ -204,6 +205,7 @@ def search_phase(task: Task, args: argparse.Namespace, state: SearchState, tuner
     """Run the trials, then the search phase's summary: ranked rows (the warm starts marked), the command as first
     typed, whether the budget ended it, and what the Optuna study learned."""
     metric = task.metric
+    load_at_start = load_average()  # other work on the machine shows here, before the trials add their own
     results, out_of_time = fit_within_budget(tuner, args, clock, state.resuming)
     reported = missing_metric(results, metric)
     if reported is not None:
@@ -211,6 +213,7 @@ def search_phase(task: Task, args: argparse.Namespace, state: SearchState, tuner
         raise UsageError(metric.missing(task.key, reported))
     summary = summarize_search(task, args, results, state.name, state.experiment_path, tracker)
     summary["search_wall_seconds"] = clock.seconds  # the refit's time is the rest of wall_seconds
+    summary["load"] = {"start": load_at_start, "end": load_average()}
     for row in summary["rows"]:
         row["warm_start"] = is_warm_start(row, warm)
     previous = state.previous

@@ -52,8 +52,9 @@ def tiny_search(tmp_path_factory, imdb_dir) -> tuple[Path, subprocess.CompletedP
     """One real 5-trial IMDB search, shared by the tests that inspect its results, store and exports."""
     workdir = tmp_path_factory.mktemp("search")
     env = {**os.environ, "TUNELAB_CACHE": str(workdir / "cache"), "PYTHONPATH": str(ROOT)}
+    # grace 1 and halving (not the task's 2 and thirds) give ASHA rungs enough to stop a trial of five
     cmd = search_cmd("search.imdb", workdir, imdb_dir, "--trials", "5", "--max-epochs", "3", "--name", "s1",
-                     "--refit", "1", "--seed", "3")
+                     "--grace-period", "1", "--reduction-factor", "2", "--refit", "1", "--seed", "3")
     return workdir, run(cmd, workdir, env), env
 
 
