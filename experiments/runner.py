@@ -43,6 +43,7 @@ def main(task: Task, argv: list[str] | None = None, module: str | None = None) -
     print(f"training {config.config_name}{about} on {len(data.train):,} {task.example_noun}s "
           f"(val {len(data.val):,})", flush=True)
 
+    from experiments.core.records import RunRecord
     from experiments.core.reporters import LocalReporter, save_run_record
     from experiments.core.training import pick_device
 
@@ -51,28 +52,26 @@ def main(task: Task, argv: list[str] | None = None, module: str | None = None) -
     wall = time.perf_counter() - started
     test = task.evaluate_checkpoint(run_dir / "best", data, pick_device())
     metric = task.metric
-    record = {
-        "task": task.key,
-        "config": config.to_dict(),
-        metric.name: summary[metric.best_key],
-        metric.test_name: test[metric.test_key],
-        "test_loss": test.get("loss"),
-        "best_epoch": summary["best_epoch"],
-        "epochs_run": summary["epochs_run"],
-        "train_seconds": summary["train_seconds"],
-        "wall_seconds": wall,
-        "params": summary["params"],
-        **({"model_cost": cost} if cost is not None else {}),
-        f"train_{task.example_noun}s": len(data.train),
-        "fixed": summary["fixed"],
-        "data_fingerprint": data.fingerprint,
-        "history": summary["history"],
-        **({"class_names": test["class_names"]} if "class_names" in test else {}),
-        **({"test_confusion_matrix": test["confusion"].tolist()} if test.get("confusion") is not None else {}),
-        "machine": machine_info(),
-        "load": summary.get("load"),  # during training: the report flags a throughput measured under load
-        "command": command_line(module),
-        "checkpoint": str(run_dir / "best"),
-    }
+    record = RunRecord(
+        task=task.key,
+        config=config.to_dict(),
+        best_epoch=summary["best_epoch"],
+        epochs_run=summary["epochs_run"],
+        train_seconds=summary["train_seconds"],
+        wall_seconds=wall,
+        params=summary["params"],
+        model_cost=cost,
+        fixed=summary["fixed"],
+        data_fingerprint=data.fingerprint,
+        history=summary["history"],
+        class_names=test.get("class_names"),
+        test_confusion_matrix=test["confusion"].tolist() if test.get("confusion") is not None else None,
+        machine=machine_info(),
+        load=summary.get("load"),  # during training: the report flags a throughput measured under load
+        command=command_line(module),
+        checkpoint=str(run_dir / "best"),
+        by_task={metric.name: summary[metric.best_key], metric.test_name: test[metric.test_key],
+                 "test_loss": test.get("loss"), f"train_{task.example_noun}s": len(data.train)},
+    )
     save_run_record(run_dir, record, metric)
     return 0

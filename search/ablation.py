@@ -20,6 +20,8 @@ from typing import Any
 
 from experiments.core.cli import machine_info
 from experiments.core.errors import ConfigError, UsageError
+from experiments.core.machine_load import load_average
+from experiments.core.records import ABLATION_FILE, AblationRecord, read_record
 from experiments.core.task import ACCURACY, Metric, Task
 from experiments.core.uncertainty import seed_verdict, welch_gap
 from search.cli import search_command
@@ -28,7 +30,6 @@ from search.runtime import WallClock, start_ray
 from search.storage import read_summary, resolve_name, storage_root, write_summary
 from search.warm_start import source_configs
 
-SUMMARY = "ablation_summary.json"
 # flags that steer a search's sampling or stopping: an ablation trains a fixed design to its end
 SEARCH_ONLY = ("--trials", "--searcher", "--scheduler", "--warm-start", "--refit", "--refit-epochs", "--grace-period",
                "--reduction-factor", "--startup-trials", "--report-every", "--dry-run-samples")
@@ -178,15 +179,17 @@ def reusable_rows(root: str, name: str, workload: str, data: dict[str, Any],
     same training data (`data`: subset, train_size, data_fingerprint where recorded); the first by name wins."""
     wanted = {run_key(run.config): i for i, run in enumerate(runs)}
     found: dict[int, dict[str, Any]] = {}
-    for path in sorted(Path(root).glob(f"*/{SUMMARY}")):
-        earlier = json.loads(path.read_text())
-        same_data = all(earlier.get(k, v) == v for k, v in data.items())  # older summaries lack the fingerprint
-        if earlier.get("search") == name or earlier.get("workload") != workload or not same_data:
+    for path in sorted(Path(root).glob(f"*/{ABLATION_FILE}")):
+        earlier = read_record(path, AblationRecord)
+        # older summaries lack the training size and fingerprint: None there is "not recorded", not "all data"
+        same_data = all(getattr(earlier, k) == v or (k != "subset" and getattr(earlier, k) is None)
+                        for k, v in data.items())
+        if earlier.search == name or earlier.workload != workload or not same_data:
             continue
-        for row in earlier.get("rows", []):
+        for row in earlier.rows:
             index = wanted.get(run_key(row["config"]))
             if index is not None and index not in found:
-                found[index] = {**row, "reused_from": row.get("reused_from", earlier["search"])}
+                found[index] = {**row, "reused_from": row.get("reused_from", earlier.search)}
     return found
 
 
@@ -212,9 +215,9 @@ def main(task: Task, args: argparse.Namespace, argv: list[str], started: float) 
 
     name = resolve_name(task, args, root)
     experiment_path = f"{root.rstrip('/')}/{name}"
-    previous = read_summary(experiment_path, SUMMARY)
-    if previous and previous.get("finished"):
-        print(f"ablation {name} has already finished (its summary: {experiment_path}/{SUMMARY})")
+    previous = read_summary(experiment_path, AblationRecord, ABLATION_FILE)
+    if previous and previous.finished:
+        print(f"ablation {name} has already finished (its summary: {experiment_path}/{ABLATION_FILE})")
         return 0
     data = task.load_data(args.data_dir, args.subset, 0)
     data_id = {"subset": args.subset, "train_size": len(data.train),
@@ -236,6 +239,7 @@ def main(task: Task, args: argparse.Namespace, argv: list[str], started: float) 
         trial_params=task.fixed_params(data), max_epochs=args.max_epochs, phase="ablation", metric=task.metric,
     )
     configs = [runs[i].config for i in to_train]
+    load_at_start = load_average()  # other work on the machine shows here, before the runs add their own
     with WallClock(experiment_path, previous is not None or args.resume, started) as clock:
         print(f"ablation {name}: {len(configs)} runs of {args.max_epochs} epoch(s) to train on {len(data.train):,} "
               f"training {task.example_noun}s", flush=True)
@@ -248,19 +252,19 @@ def main(task: Task, args: argparse.Namespace, argv: list[str], started: float) 
                          task.metric.name: record["metrics"][task.metric.name],
                          task.metric.test_name: record[task.metric.test_name],
                          "epochs": args.max_epochs, "config": run.config})
-        summary = {
-            "kind": "ablation", "search": name, "workload": task.name, "base": args.ablate, "seeds": args.seeds,
-            "epochs": args.max_epochs, **data_id, "runs": len(runs), "reused": len(reused),
-            "finished": finished, "wall_seconds": clock.seconds, "resumes": clock.resumes,
-            "command": tracker.search_params["command"], "machine": machine_info(),
-            "cells": aggregate(rows, task.metric) if rows else [], "rows": rows,
-        }
-    write_summary(experiment_path, summary, SUMMARY)
-    table = format_cells(summary["cells"])
-    numbers = {k: summary[k] for k in ("runs", "reused", "wall_seconds", "resumes", "seeds", "epochs")}
+        summary = AblationRecord(
+            search=name, workload=task.name, base=args.ablate, seeds=args.seeds, epochs=args.max_epochs,
+            runs=len(runs), reused=len(reused), **data_id, finished=finished, wall_seconds=clock.seconds,
+            resumes=clock.resumes, command=tracker.search_params["command"], machine=machine_info(),
+            load={"start": load_at_start, "end": load_average()},
+            cells=aggregate(rows, task.metric) if rows else [], rows=rows,
+        )
+    write_summary(experiment_path, summary, ABLATION_FILE)
+    table = format_cells(summary.cells)
+    numbers = {k: getattr(summary, k) for k in ("runs", "reused", "wall_seconds", "resumes", "seeds", "epochs")}
     trained_here = {r["trial_id"] for r in rows if "reused_from" not in r}
     tracker.finish_search(numbers, table, trained_here, "FINISHED" if finished else "KILLED")
     print("\n" + table)
     print(f"\nablation {name}: {len(rows)}/{len(runs)} runs in {clock.seconds / 60:.1f} min; "
-          f"summary {experiment_path}/{SUMMARY}")
+          f"summary {experiment_path}/{ABLATION_FILE}")
     return 0 if finished else 130

@@ -43,12 +43,13 @@ from __future__ import annotations
 
 import argparse
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from experiments.core.cli import UsageError
 from experiments.core.machine_load import load_average
+from experiments.core.records import SEARCH_FILE, SearchRecord
 from experiments.core.space import SearchSpace
 from experiments.core.task import Task
 from search import ablation
@@ -81,7 +82,7 @@ class SearchState:
     root: str  # the storage root that holds the search folder
     name: str
     experiment_path: str  # the search folder
-    previous: dict[str, Any] | None  # the summary the last run left; None when there is none
+    previous: SearchRecord | None  # the summary the last run left; None when there is none
     saved: dict[str, Any]  # the settings it was started with (`search_args.json`); empty for a fresh search
     refit_top: int  # the --refit whose refit has ended (0: none yet)
     more_refits: bool  # this run asks for a larger --refit than any before: refit the next best too
@@ -91,7 +92,7 @@ class SearchState:
     @property
     def finished(self) -> bool:
         """Nothing left to do: the search and its refit have ended, and no larger --refit is asked for."""
-        return bool(self.previous and self.previous.get("finished")) and not self.more_refits
+        return bool(self.previous and self.previous.finished) and not self.more_refits
 
 
 def read_state(task: Task, args: argparse.Namespace, root: str, given: set[str]) -> SearchState:
@@ -106,10 +107,10 @@ def read_state(task: Task, args: argparse.Namespace, root: str, given: set[str])
     refit_top = refits_done(previous, saved)
     # a larger --refit on a resumed search refits the next best too: the refits already made are kept
     more_refits = bool(previous) and "refit" in given and args.refit > max(refit_top, saved.get("refit", 0))
-    if more_refits and previous.get("search_finished") and not previous.get("finished"):
+    if more_refits and previous.search_finished and not previous.finished:
         raise UsageError(f"search {name} was stopped during its refit: resume it without --refit to finish that "
                          f"refit, then resume with --refit {args.refit} to refit more")
-    search_done = bool(previous and previous.get("search_finished"))  # killed during the refit, or refit grown
+    search_done = bool(previous and previous.search_finished)  # killed during the refit, or refit grown
     resuming = search_done or tune.Tuner.can_restore(experiment_path)
     state = SearchState(root, name, experiment_path, previous, saved, refit_top, more_refits, search_done, resuming)
     if args.resume and not resuming and not state.finished:
@@ -201,7 +202,7 @@ def fit_within_budget(tuner, args: argparse.Namespace, clock: WallClock, resumin
 
 
 def search_phase(task: Task, args: argparse.Namespace, state: SearchState, tuner, tracker,
-                 warm: list[dict[str, Any]], study_url: str | None, clock: WallClock) -> dict[str, Any]:
+                 warm: list[dict[str, Any]], study_url: str | None, clock: WallClock) -> SearchRecord:
     """Run the trials, then the search phase's summary: ranked rows (the warm starts marked), the command as first
     typed, whether the budget ended it, and what the Optuna study learned."""
     metric = task.metric
@@ -212,39 +213,38 @@ def search_phase(task: Task, args: argparse.Namespace, state: SearchState, tuner
         tracker.end_search("FAILED")
         raise UsageError(metric.missing(task.key, reported))
     summary = summarize_search(task, args, results, state.name, state.experiment_path, tracker)
-    summary["search_wall_seconds"] = clock.seconds  # the refit's time is the rest of wall_seconds
-    summary["load"] = {"start": load_at_start, "end": load_average()}
-    for row in summary["rows"]:
+    summary.search_wall_seconds = clock.seconds  # the refit's time is the rest of wall_seconds
+    summary.load = {"start": load_at_start, "end": load_average()}
+    for row in summary.rows:
         row["warm_start"] = is_warm_start(row, warm)
     previous = state.previous
-    if previous and previous.get("command") and previous["command"] != summary["command"]:
-        summary.update(command=previous["command"], resumed_with=summary["command"])  # as first typed
+    if previous and previous.command and previous.command != summary.command:
+        summary.command, summary.resumed_with = previous.command, summary.command  # as first typed
     if out_of_time:  # the budget ends the search phase as surely as the last trial would
-        summary.update(search_finished=True, stopped_by_time_budget=args.time_budget)
+        summary.search_finished, summary.stopped_by_time_budget = True, args.time_budget
         print(f"search {state.name}: its {args.time_budget:g}-minute budget is spent after "
-              f"{summary['trials']} trials; on to the refit", flush=True)
+              f"{summary.trials} trials; on to the refit", flush=True)
     if study_url is not None:
-        summary.update(study_summary(study_url, state.name, Path(state.experiment_path)))
+        summary = replace(summary, **study_summary(study_url, state.name, Path(state.experiment_path)))
     return summary
 
 
-def refit_phase(task: Task, args: argparse.Namespace, state: SearchState, summary: dict[str, Any], data: Any,
+def refit_phase(task: Task, args: argparse.Namespace, state: SearchState, summary: SearchRecord, data: Any,
                 warm: list[dict[str, Any]], tracker, clock: WallClock) -> bool:
-    """Refit the best configurations of an ended search phase into `summary["refit"]` (nothing with --refit 0 or
+    """Refit the best configurations of an ended search phase into `summary.refit` (nothing with --refit 0 or
     without a scored trial); whether the refit has ended. The summary is saved unfinished first, so a run killed
     during the refit resumes it."""
-    summary["refit"] = summary.get("refit") or []
-    if not (summary["search_finished"] and args.refit > 0 and summary["best_trial"]):
+    if not (summary.search_finished and args.refit > 0 and summary.best_trial):
         return True
     if state.more_refits and state.search_done:
-        summary["resumed_with"] = tracker.search_params["command"]
-    write_summary(state.experiment_path, {**summary, "finished": False, "wall_seconds": clock.seconds})
-    summary["refit"], refit_finished = refit_winners(
-        task, args, state.name, state.experiment_path, summary["rows"], tracker.tracking_uri, data, warm,
-        done=summary["refit"] if state.refit_top else [],
+        summary.resumed_with = tracker.search_params["command"]
+    write_summary(state.experiment_path, replace(summary, finished=False, wall_seconds=clock.seconds))
+    summary.refit, refit_finished = refit_winners(
+        task, args, state.name, state.experiment_path, summary.rows, tracker.tracking_uri, data, warm,
+        done=summary.refit if state.refit_top else [],
     )
     if refit_finished:
-        summary["refit_top"] = args.refit
+        summary.refit_top = args.refit
     return refit_finished
 
 
@@ -272,7 +272,7 @@ def main(task: Task, argv: list[str] | None = None) -> int:
 
     state = read_state(task, args, root, given)
     if state.finished:
-        print(f"search {state.name} has already finished (its summary: {state.experiment_path}/search_summary.json)")
+        print(f"search {state.name} has already finished (its summary: {state.experiment_path}/{SEARCH_FILE})")
         return 0
     if state.resuming:
         keep_started_settings(task, args, state, given)
@@ -304,8 +304,8 @@ def main(task: Task, argv: list[str] | None = None) -> int:
             tuner = make_tuner(task, args, space, state, data, points, storage, tracker, concurrency)
             summary = search_phase(task, args, state, tuner, tracker, warm, study_url, clock)
         refit_finished = refit_phase(task, args, state, summary, data, warm, tracker, clock)
-        summary["finished"] = summary["search_finished"] and refit_finished
-        summary["wall_seconds"], summary["resumes"] = clock.seconds, clock.resumes
-        if "search_wall_seconds" in summary:
-            summary["refit_wall_seconds"] = clock.seconds - summary["search_wall_seconds"]
+        summary.finished = summary.search_finished and refit_finished
+        summary.wall_seconds, summary.resumes = clock.seconds, clock.resumes
+        if summary.search_wall_seconds is not None:
+            summary.refit_wall_seconds = clock.seconds - summary.search_wall_seconds
     return finish(task, args, summary, state.name, state.experiment_path, tracker)

@@ -15,7 +15,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from experiments.core.checkpoints import write_text_atomically
 from experiments.core.cli import UsageError
+from experiments.core.records import SEARCH_FILE, Record, SearchRecord, read_record, write_record
 from experiments.core.task import Task
 
 
@@ -43,21 +45,16 @@ def resolve_name(task: Task, args: argparse.Namespace, root: str) -> str:
     return f"{task.name}-{datetime.now():%Y%m%d-%H%M%S}"
 
 
-def read_summary(experiment_path: str, file: str = "search_summary.json") -> dict[str, Any] | None:
-    """The summary an earlier run of this search (or ablation) left; None for a new one or on remote storage."""
+def read_summary(experiment_path: str, kind: type[Record] = SearchRecord, file: str = SEARCH_FILE) -> Any:
+    """The record an earlier run of this search (or ablation) left; None for a new one or on remote storage."""
     path = Path(experiment_path) / file
-    return json.loads(path.read_text()) if "://" not in experiment_path and path.is_file() else None
+    return read_record(path, kind) if "://" not in experiment_path and path.is_file() else None
 
 
-def write_summary(experiment_path: str, summary: dict[str, Any], file: str = "search_summary.json") -> None:
-    """`search_summary.json` (or an ablation's), replaced atomically: the summarizer and a resumed run read it."""
-    if "://" in experiment_path:
-        return
-    path = Path(experiment_path) / file
-    path.parent.mkdir(parents=True, exist_ok=True)
-    staging = path.with_suffix(".tmp")
-    staging.write_text(json.dumps(summary, indent=1, default=str) + "\n")
-    staging.replace(path)
+def write_summary(experiment_path: str, record: Record, file: str = SEARCH_FILE) -> None:
+    """The search's (or ablation's) record, replaced atomically: the summarizer and a resumed run read it."""
+    if "://" not in experiment_path:
+        write_record(Path(experiment_path) / file, record)
 
 
 def settings_path(experiment_path: str) -> Path | None:
@@ -75,17 +72,18 @@ def save_settings(experiment_path: str, settings: dict[str, Any]) -> None:
     """Keep the settings a search is started with (and a grown --refit), for its resumes."""
     settings_file = settings_path(experiment_path)
     if settings_file is not None:
-        write_summary(experiment_path, settings, file=settings_file.name)
+        settings_file.parent.mkdir(parents=True, exist_ok=True)
+        write_text_atomically(settings_file, json.dumps(settings, indent=1, default=str) + "\n")
 
 
-def refits_done(summary: dict[str, Any] | None, saved: dict[str, Any]) -> int:
+def refits_done(summary: SearchRecord | None, saved: dict[str, Any]) -> int:
     """The --refit whose refit ran to its end (0: none yet); summaries from before `refit_top` was kept say it
     by being finished."""
     if not summary:
         return 0
-    if "refit_top" in summary:
-        return int(summary["refit_top"])
-    return int(saved.get("refit", 0)) if summary.get("finished") and summary.get("refit") else 0
+    if summary.refit_top is not None:
+        return int(summary.refit_top)
+    return int(saved.get("refit", 0)) if summary.finished and summary.refit else 0
 
 
 def setting_conflicts(saved: dict[str, Any], wanted: dict[str, Any]) -> list[tuple[str, Any, Any]]:

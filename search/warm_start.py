@@ -10,11 +10,11 @@ trials that trained a warm start.
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Any
 
 from experiments.core.errors import ConfigError, UsageError
+from experiments.core.records import SEARCH_FILE, SearchRecord, read_record
 from experiments.core.space import SearchSpace
 from experiments.core.task import Task
 
@@ -25,10 +25,10 @@ def source_configs(task: Task, source: str, root: str) -> list[dict[str, Any]]:
     """The config dict(s) one SOURCE names."""
     if source.startswith("search:"):
         name = source.removeprefix("search:")
-        summary = Path(root) / name / "search_summary.json"
+        summary = Path(root) / name / SEARCH_FILE
         if "://" in root or not summary.is_file():
             raise UsageError(f"--warm-start {source}: no search {name!r} with a summary under {root}")
-        rows = [r for r in json.loads(summary.read_text())["rows"]  # ranked best first by the task's metric
+        rows = [r for r in read_record(summary, SearchRecord).rows  # ranked best first by the task's metric
                 if r.get(task.metric.best_key) is not None]
         if not rows:
             raise UsageError(f"--warm-start {source}: search {name!r} has no scored trial")

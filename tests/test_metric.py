@@ -213,15 +213,17 @@ def test_the_metric_orders_formats_and_judges_in_its_direction():
 
 
 def test_an_ablation_level_with_a_lower_rmse_is_the_better_one():
+    from experiments.core.records import AblationRecord
     from experiments.reporting.tables import ablation_section
 
     def cell(factor: str, test: float, base: bool = False) -> dict:
         return {"factor": factor, "level": 1, "base": base, "seeds": 3, "val_mean": test, "val_std": 0.01,
                 "test_mean": test, "test_std": 0.01}
 
-    ablation = {"search": "a", "base": "curve_mlp", "seeds": 3, "epochs": 2, "train_size": 400, "wall_seconds": 60,
-                "command": "python -m search --task tests.synthetic_regression", "rows": [],
-                "cells": [cell("base", 0.40, base=True), cell("hidden", 0.30), cell("lr", 0.50)]}
+    ablation = AblationRecord(
+        search="a", workload="curve", base="curve_mlp", seeds=3, epochs=2, runs=9, train_size=400, wall_seconds=60,
+        command="python -m search --task tests.synthetic_regression",
+        cells=[cell("base", 0.40, base=True), cell("hidden", 0.30), cell("lr", 0.50)])
     lines = ablation_section(ablation, metric=RMSE)
     assert "| val RMSE (mean ± std) | test RMSE (mean ± std) |" in lines[4]
     assert lines[-3].startswith("| hidden |") and lines[-3].endswith("| better |")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from experiments.core.records import SearchRecord
 from experiments.reporting import provenance
 from tests.synthetic_task import TASK
 
@@ -21,7 +22,7 @@ class Entry:
 def test_an_ensemble_ships_and_the_best_single_model_is_named_with_its_origin(tmp_path):
     refits = [{"search_trial": "aaa", "warm_start": False, "checkpoint": str(tmp_path / "r1"), "params": {}},
               {"search_trial": "bbb", "warm_start": True, "checkpoint": str(tmp_path / "r2"), "params": {}}]
-    search = {"search": "s", "refit": refits, "rows": [], "settings": {"warm_start": ["blob_wide"]}}
+    search = SearchRecord(search="s", workload="synthetic", refit=refits, settings={"warm_start": ["blob_wide"]})
     ensemble = Entry("search_s_ensemble", "search s (ensemble of 2 refits)",
                      members=[Path(refits[0]["checkpoint"]), Path(refits[1]["checkpoint"])])
     single = Entry("search_s", "search s (refit)")

@@ -53,16 +53,18 @@ def test_three_seeds_a_side_with_a_gap_of_two_standard_errors_is_no_measurable_d
 
 
 def test_the_ablation_section_judges_by_welch_and_counts_its_comparisons():
+    from experiments.core.records import AblationRecord
     from experiments.reporting.tables import ablation_section
 
     def cell(factor, level, mean, std, base=False):
         return {"factor": factor, "level": level, "base": base, "seeds": 3, "val_mean": mean, "val_std": std,
                 "test_mean": mean, "test_std": std}
 
-    ablation = {"search": "abl", "base": "bigru", "seeds": 3, "epochs": 2, "train_size": 3000, "subset": 3000,
-                "wall_seconds": 600, "command": "python -m search.imdb --ablate bigru", "rows": [],
-                "cells": [cell("base", None, 0.6839, 0.0129, base=True), cell("num_layers", 3, 0.7113, 0.0198),
-                          cell("dropout", 0.2, 0.7500, 0.0020)]}
+    ablation = AblationRecord(
+        search="abl", workload="imdb", base="bigru", seeds=3, epochs=2, runs=9, train_size=3000, subset=3000,
+        wall_seconds=600, command="python -m search.imdb --ablate bigru",
+        cells=[cell("base", None, 0.6839, 0.0129, base=True), cell("num_layers", 3, 0.7113, 0.0198),
+               cell("dropout", 0.2, 0.7500, 0.0020)])
     lines = ablation_section(ablation)
     rows = {line.split(" | ")[0]: line for line in lines if line.startswith("| ")}
     assert rows["| num_layers"].endswith("| no measurable difference |") and "| 2.01 (3.4) |" in rows["| num_layers"]
@@ -170,17 +172,20 @@ def test_a_run_records_the_load_during_its_training(tmp_path):
 ABSOLUTE = re.compile(r'"(?:[a-z]+:///)?/(?:work|home|root|tmp)/')
 
 
-def search_summary(root: Path, name: str = "s") -> dict:
+def search_summary(root: Path, name: str = "s"):
+    from experiments.core.records import SearchRecord
+
     trial = root / name / "run_trial_1"
-    return {"search": name, "workload": "imdb", "finished": True, "best_trial": "t1",
+    return SearchRecord.from_dict({"search": name, "workload": "imdb", "finished": True, "best_trial": "t1",
             "best_checkpoint": str(trial / "checkpoint_000002"),
             "tracking_uri": f"sqlite:///{Path.cwd()}/mlruns/mlflow.db",
             "rows": [{"trial_id": "t1", "path": str(trial)}],
             "refit": [{"checkpoint": str(root / name / "refit" / "run_trial_r" / "checkpoint_000004")}],
-            "plots": [{"title": "history", "path": str(root / name / "optuna_history.png")}]}
+            "plots": [{"title": "history", "path": str(root / name / "optuna_history.png")}]})
 
 
 def test_kept_summaries_store_paths_relative_to_the_storage_root_and_read_back_under_it(tmp_path):
+    from experiments.core.records import SearchRecord
     from experiments.reporting.candidates import load_searches
     from experiments.reporting.export import keep_searches
     from experiments.reporting.storage_paths import portable_summary
@@ -199,15 +204,15 @@ def test_kept_summaries_store_paths_relative_to_the_storage_root_and_read_back_u
     assert kept["tracking_uri"] == "sqlite:///mlruns/mlflow.db"
     other = json.loads((folder / "searches" / "t.json").read_text())
     assert other["best_checkpoint"] == "t/run_trial_1/checkpoint_000002"
-    moved = portable_summary({"search": "u", "optuna_storage": "sqlite:////home/x/repo/mlruns/optuna.db",
-                              "tracking_uri": "http://tracking:5000"}, storage, tmp_path)
-    assert moved["optuna_storage"] == "sqlite:///mlruns/optuna.db"  # another checkout's default store
-    assert moved["tracking_uri"] == "http://tracking:5000"  # a server is no machine's folder
+    moved = portable_summary(SearchRecord(search="u", workload="imdb", tracking_uri="http://tracking:5000",
+                                          optuna_storage="sqlite:////home/x/repo/mlruns/optuna.db"), storage, tmp_path)
+    assert moved.optuna_storage == "sqlite:///mlruns/optuna.db"  # another checkout's default store
+    assert moved.tracking_uri == "http://tracking:5000"  # a server is no machine's folder
     clone = tmp_path / "clone" / "ray_results"  # a fresh clone: the summaries kept, no ray_results/
-    read = {s["search"]: s for s in load_searches(clone, "imdb", folder)}
-    assert read["s"]["best_checkpoint"] == str(clone / "s" / "run_trial_1" / "checkpoint_000002")
-    assert read["t"]["refit"][0]["checkpoint"] == str(clone / "t" / "refit" / "run_trial_r" / "checkpoint_000004")
-    assert read["s"]["plots"][0]["path"] == str(clone / "s" / "optuna_history.png")
+    read = {s.search: s for s in load_searches(clone, "imdb", folder)}
+    assert read["s"].best_checkpoint == str(clone / "s" / "run_trial_1" / "checkpoint_000002")
+    assert read["t"].refit[0]["checkpoint"] == str(clone / "t" / "refit" / "run_trial_r" / "checkpoint_000004")
+    assert read["s"].plots[0]["path"] == str(clone / "s" / "optuna_history.png")
 
 
 def test_provenance_finds_an_ensembles_members_in_a_kept_summary():

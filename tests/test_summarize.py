@@ -243,29 +243,34 @@ def test_search_efficiency_conclusion_counts_seeds_and_first_arrivals():
 
 
 def test_a_refit_gap_is_called_the_winners_curse_only_at_the_searchs_own_fidelity():
+    from experiments.core.records import SearchRecord
     from experiments.reporting.prose import search_fidelity, search_section
 
     refit = {"search_trial": "t1", "search_val_accuracy": 0.85, "val_accuracy": 0.84, "test_accuracy": 0.83,
              "train_size": 100, "epochs": 3}
-    search = {"search": "s", "searcher": "optuna", "scheduler": "asha", "trials": 2, "trial_epochs": 4,
-              "wall_seconds": 60, "completed": 2, "stopped_early": 0, "errored": 0, "best_val_accuracy": 0.85,
-              "command": "python -m search.imdb --subset 50", "rows": [{"params": {"epochs": 3}}], "refit": [refit]}
-    assert search_fidelity(search) == (50, 3, True)  # an older summary: from its command and rows
+    older = {"search": "s", "workload": "imdb", "searcher": "optuna", "scheduler": "asha", "trials": 2,
+             "trial_epochs": 4, "wall_seconds": 60, "completed": 2, "stopped_early": 0, "errored": 0,
+             "best_val_accuracy": 0.85, "command": "python -m search.imdb --subset 50",
+             "rows": [{"params": {"epochs": 3}}], "refit": [refit]}  # schema 1: no subset, no max_epochs
+    search = SearchRecord.from_dict(older)
+    assert search_fidelity(search) == (50, 3, True)  # upgraded from its command and rows
     assert "not the winner's curse alone, the search trained on 50 examples" in search_section([search])[2]
-    assert "(winner's curse +1.00 points)" in search_section([{**search, "subset": None}])[2]  # the whole split
-    unknown = {**search, "command": "python -m search.imdb"}
+    whole = SearchRecord.from_dict({**older, "subset": None})
+    assert "(winner's curse +1.00 points)" in search_section([whole])[2]  # the whole split
+    unknown = SearchRecord.from_dict({**older, "command": "python -m search.imdb"})
     assert search_fidelity(unknown) == (None, 3, False)
     assert "(search val − refit val +1.00 points)," in search_section([unknown])[2]
 
 
 def test_a_search_states_what_its_trials_varied_and_what_they_shared():
+    from experiments.core.records import SearchRecord
     from experiments.reporting.prose import search_section
 
     rows = [{"params": {"epochs": 2, "lr": 1e-3, "max_len": 800, "optimizer": "SGD"}},
             {"params": {"epochs": 2, "lr": 3e-3, "max_len": 800, "optimizer": "AdamW", "weight_decay": 0.01}}]
-    search = {"search": "s", "searcher": "optuna", "scheduler": "asha", "trials": 2, "trial_epochs": 4,
-              "wall_seconds": 60, "completed": 2, "stopped_early": 0, "errored": 0, "best_val_accuracy": 0.85,
-              "command": "python -m search.imdb", "rows": rows}
+    search = SearchRecord(search="s", workload="imdb", searcher="optuna", scheduler="asha", trials=2, trial_epochs=4,
+                          wall_seconds=60, completed=2, command="python -m search.imdb", rows=rows,
+                          by_task={"best_val_accuracy": 0.85})
     assert search_section([search])[1] == ("  - Space: searched lr, optimizer, weight_decay; the same in every trial: "
                                            "epochs=2, max_len=800")
 
@@ -275,6 +280,7 @@ def test_searches_of_two_families_at_the_same_budget_are_compared_side_by_side()
     verdict on their refits' test gap needs more than twice its standard error."""
     import dataclasses
 
+    from experiments.core.records import SearchRecord
     from experiments.reporting.tables import budget_of, equal_budget_section
     from tests.synthetic_task import TASK
 
@@ -284,11 +290,12 @@ def test_searches_of_two_families_at_the_same_budget_are_compared_side_by_side()
 
     def search(name, kind, test, **changed):
         refit = {"val_accuracy": 0.7, "test_accuracy": test, "params": {"kind": kind, "hidden": 8, "lr": 0.01}}
-        return {"search": name, "trials": 4, "trial_epochs": 5, "wall_seconds": 120, "best_val_accuracy": 0.65,
-                "command": f"python -m search --task synthetic --kind {kind} --time-budget 30",
-                "machine": {"cpu": "x", "cpu_count": 2}, "rows": [{"params": {"kind": kind}}], "refit": [refit],
-                "settings": {**settings, "kind": kind, "warm_start": [kind], **changed},
-                "importance": {"lr": 0.7, "hidden": 0.3}}
+        return SearchRecord(
+            search=name, workload="synthetic", trials=4, trial_epochs=5, wall_seconds=120,
+            command=f"python -m search --task synthetic --kind {kind} --time-budget 30",
+            machine={"cpu": "x", "cpu_count": 2}, rows=[{"params": {"kind": kind}}], refit=[refit],
+            settings={**settings, "kind": kind, "warm_start": [kind], **changed},
+            importance={"lr": 0.7, "hidden": 0.3}, by_task={"best_val_accuracy": 0.65})
 
     a, b = search("a", "mlp", 0.80), search("b", "linear", 0.78)
     assert budget_of(a, task) == budget_of(b, task) != budget_of(search("c", "linear", 0.5, trials=8), task)

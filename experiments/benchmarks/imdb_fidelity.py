@@ -44,6 +44,7 @@ from experiments.benchmarks.fidelity import ENOUGH_CONFIGS, GOOD_RANKING, cheape
 from experiments.core.checkpoints import write_text_atomically
 from experiments.core.cli import run_cli
 from experiments.core.errors import UsageError
+from experiments.core.records import SearchRecord, read_record
 
 RUNS_DIR = Path("outputs/benchmarks/imdb_fidelity")
 RECORD_DIR = Path("model_checkpoints/assignment2-1-2")
@@ -89,7 +90,7 @@ def study_configs(record: Path | None = None) -> dict[str, dict[str, Any]]:
     keep = ("batch_size", "embed_dim", "hidden_dim", "num_layers", "is_bidirectional", "dropout", "embed_dropout",
             "pooling", "optimizer", "optimizer_params", "grad_clip")
     configs = {name: {k: v for k, v in IMDB_PRESETS[name].to_dict().items() if k in keep} for name in PRESETS}
-    rows = json.loads(SEARCH_RECORD.read_text())["rows"]
+    rows = read_record(SEARCH_RECORD, SearchRecord).rows
     searched = space(argparse.Namespace(max_epochs=2, seed=SEARCH_SEED))
     seen = []
     for row in sorted(rows, key=lambda r: -(r["best_val_accuracy"] or 0)):

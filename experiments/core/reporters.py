@@ -14,6 +14,7 @@ from typing import Protocol
 
 from experiments.core.checkpoints import replace_dir_atomically
 from experiments.core.errors import UsageError
+from experiments.core.records import RUN_FILE, RunRecord, write_record
 from experiments.core.task import ACCURACY, Metric
 
 
@@ -71,11 +72,11 @@ class LocalReporter:
         return None
 
 
-def save_run_record(run_dir: Path, record: dict, metric: Metric = ACCURACY) -> None:
+def save_run_record(run_dir: Path, record: RunRecord, metric: Metric = ACCURACY) -> None:
     """`run.json` beside the run's best checkpoint (what the summarizer reads), and the one-line result."""
-    (run_dir / "run.json").write_text(json.dumps(record, indent=1) + "\n")
-    name, minutes = record["config"]["config_name"], record["wall_seconds"] / 60
+    write_record(run_dir / RUN_FILE, record)
+    name, minutes = record.config["config_name"], record.wall_seconds / 60
     print(
-        f"{name}: {metric.name}={record[metric.name]:.4f} (epoch {record['best_epoch']}) "
-        f"{metric.test_name}={record[metric.test_name]:.4f} in {minutes:.1f} min -> {record['checkpoint']}"
+        f"{name}: {metric.name}={record.by_task[metric.name]:.4f} (epoch {record.best_epoch}) "
+        f"{metric.test_name}={record.by_task[metric.test_name]:.4f} in {minutes:.1f} min -> {record.checkpoint}"
     )

@@ -16,7 +16,16 @@ from typing import Any
 import numpy as np
 
 from experiments.core.checkpoints import CONFIG_FILE, METRICS_FILE, read_config, read_metrics, validation_of
-from experiments.core.cli import UsageError
+from experiments.core.records import (
+    ABLATION_FILE,
+    RUN_FILE,
+    SEARCH_FILE,
+    AblationRecord,
+    RunRecord,
+    SearchRecord,
+    read_json,
+    read_record,
+)
 from experiments.core.task import ACCURACY, Metric, Task
 from experiments.reporting import ensemble
 from experiments.reporting.storage_paths import resolved_summary
@@ -57,14 +66,6 @@ class Candidate:
         return [read_config(member) for member in self.members] or [self.config]
 
 
-def read_json(path: Path) -> Any:
-    """A record the runs, searches or exports wrote; a damaged one is a UsageError that names it."""
-    try:
-        return json.loads(path.read_text())
-    except ValueError as error:  # not JSON, or not text at all
-        raise UsageError(f"{path} is not valid JSON ({error}): restore it or remove its folder") from None
-
-
 def rank(entries: list[Candidate], validation: str, metric: Metric = ACCURACY) -> list[Candidate]:
     """Best validation score first (in the metric's direction) among those validated like the data now
     (`validation`), then the others."""
@@ -78,17 +79,16 @@ def _throughput(history: list[dict[str, Any]]) -> float | None:
 
 def candidates_from_runs(runs_dir: Path, task: Task) -> list[Candidate]:
     candidates, metric = [], task.metric
-    for path in sorted(runs_dir.glob("*/run.json")):
-        run = read_json(path)
+    for path in sorted(runs_dir.glob(f"*/{RUN_FILE}")):
+        run = read_record(path, RunRecord)
         candidates.append(Candidate(
-            task=task.key, family=task.family(run["config"]), name=run["config"]["config_name"], config=run["config"],
-            source="one-config run" + (f" on {run['machine']['gpu']}" if run.get("machine", {}).get("gpu") else ""),
-            val_score=run[metric.name], test_score=run[metric.test_name], epochs=run["epochs_run"],
-            train_seconds=run["train_seconds"], params=run.get("params"), throughput=_throughput(run["history"]),
-            history=run["history"], checkpoint=Path(run["checkpoint"]), machine=run.get("machine", {}),
-            command=run.get("command", ""), confusion=run.get("test_confusion_matrix"),
-            class_names=run.get("class_names"), validation=validation_of(run), load=run.get("load"),
-            data_fingerprint=run.get("data_fingerprint"),
+            task=task.key, family=task.family(run.config), name=run.config["config_name"], config=run.config,
+            source="one-config run" + (f" on {run.machine['gpu']}" if run.machine.get("gpu") else ""),
+            val_score=run.by_task[metric.name], test_score=run.by_task[metric.test_name], epochs=run.epochs_run,
+            train_seconds=run.train_seconds, params=run.params, throughput=_throughput(run.history),
+            history=run.history, checkpoint=Path(run.checkpoint), machine=run.machine, command=run.command,
+            confusion=run.test_confusion_matrix, class_names=run.class_names,
+            validation=validation_of(run.to_dict()), load=run.load, data_fingerprint=run.data_fingerprint,
         ))
     return candidates
 
@@ -119,44 +119,44 @@ def candidates_from_exports(folder: Path, task: Task, known: set[str]) -> list[C
     return candidates
 
 
-def load_searches(ray_results: Path, task_name: str, export_folder: Path | None = None) -> list[dict[str, Any]]:
+def load_searches(ray_results: Path, task_name: str, export_folder: Path | None = None) -> list[SearchRecord]:
     """The `search_summary.json` of every finished search of this task, and those an earlier report kept in
     the export folder (a fresh clone has the exports, not the ray_results/ they came from); a kept summary's
     paths, stored relative to the storage root, are resolved under `ray_results`."""
-    found: dict[str, dict[str, Any]] = {}
+    found: dict[str, SearchRecord] = {}
     kept = sorted((export_folder / SEARCHES_KEPT).glob("*.json")) if export_folder is not None else []
-    for path in [*kept, *sorted(ray_results.glob("*/search_summary.json"))]:  # this machine's own win
-        summary = read_json(path)
+    for path in [*kept, *sorted(ray_results.glob(f"*/{SEARCH_FILE}"))]:  # this machine's own win
+        summary = read_record(path, SearchRecord)
         summary = resolved_summary(summary, ray_results) if path in kept else summary
         settings = path.with_name("search_args.json")  # its budget (equal budgets are compared) and fidelity
         if settings.is_file():
-            summary["settings"] = read_json(settings)
-        if summary.get("workload") == task_name and summary.get("best_checkpoint") and summary.get("finished", True):
-            found[summary["search"]] = summary
+            summary.settings = read_json(settings)
+        if summary.workload == task_name and summary.best_checkpoint and summary.finished:
+            found[summary.search] = summary
     return list(found.values())
 
 
-def load_ablations(ray_results: Path, task_name: str, export_folder: Path) -> list[dict[str, Any]]:
+def load_ablations(ray_results: Path, task_name: str, export_folder: Path) -> list[AblationRecord]:
     """Every finished ablation of this task (`ablation_summary.json`), and those an earlier report kept, except
     one whose runs are all part of a larger ablation (which reused them)."""
-    found: dict[str, dict[str, Any]] = {}
+    found: dict[str, AblationRecord] = {}
     for path in [*sorted((export_folder / ABLATIONS_KEPT).glob("*.json")),
-                 *sorted(ray_results.glob("*/ablation_summary.json"))]:
-        summary = read_json(path)
-        if summary.get("workload") == task_name and summary.get("finished") and summary.get("cells"):
-            found[summary["search"]] = summary
-    runs_of = {name: {r["trial_id"] for r in summary["rows"]} for name, summary in found.items()}
+                 *sorted(ray_results.glob(f"*/{ABLATION_FILE}"))]:
+        summary = read_record(path, AblationRecord)
+        if summary.workload == task_name and summary.finished and summary.cells:
+            found[summary.search] = summary
+    runs_of = {name: {r["trial_id"] for r in summary.rows} for name, summary in found.items()}
     return [summary for name, summary in found.items()  # one extended by a larger ablation is shown in that one
             if not any(other != name and runs_of[name] < runs_of[other] for other in runs_of)]
 
 
-def candidates_from_searches(searches: list[dict[str, Any]], task: Task) -> list[Candidate]:
+def candidates_from_searches(searches: list[SearchRecord], task: Task) -> list[Candidate]:
     """Each search contributes, per model family it searched, its refit winner (trained again at full budget
     and tested once, see search/refit.py) or, for a search run with `--refit 0`, its best trial's best checkpoint."""
     candidates, metric = [], task.metric
     for search in searches:
-        refits = search.get("refit") or []
-        ranked = refits or [r for r in search["rows"] if r[metric.best_key] is not None]
+        refits = search.refit
+        ranked = refits or [r for r in search.rows if r[metric.best_key] is not None]
         families = sorted({task.family(r["params"]) for r in ranked})
         for family in families:
             row = next(r for r in ranked if task.family(r["params"]) == family)  # best first
@@ -166,30 +166,30 @@ def candidates_from_searches(searches: list[dict[str, Any]], task: Task) -> list
             metrics = read_metrics(checkpoint)
             suffix = "" if len(families) == 1 else f"_{family}"
             candidates.append(Candidate(
-                task=task.key, family=family, name=f"search_{search['search']}{suffix}",
-                source=f"search {search['search']}" + (" (refit)" if refits else ""),
+                task=task.key, family=family, name=f"search_{search.search}{suffix}",
+                source=f"search {search.search}" + (" (refit)" if refits else ""),
                 config=read_config(checkpoint, with_task=True),
                 val_score=metrics[metric.name], test_score=row.get(metric.test_name) if refits else None,
                 epochs=metrics["epoch"], train_seconds=metrics["train_seconds"],
                 params=ensemble.stored_params(checkpoint),
                 throughput=_throughput(metrics["history"]), history=metrics["history"], checkpoint=checkpoint,
-                machine=search.get("machine", {}), command=search.get("command", ""),
+                machine=search.machine, command=search.command,
                 validation=validation_of(metrics), load=metrics.get("load"),
             ))
     return candidates
 
 
-def _best_checkpoint_of(row: dict[str, Any], search: dict[str, Any], metric: Metric = ACCURACY) -> Path | None:
+def _best_checkpoint_of(row: dict[str, Any], search: SearchRecord, metric: Metric = ACCURACY) -> Path | None:
     """A trial keeps its best-validation checkpoint (Tune's CheckpointConfig scores by the task's metric); None
     when its trial folder is not on this machine."""
-    if search.get("best_trial") == row["trial_id"]:
-        return Path(search["best_checkpoint"])
+    if search.best_trial == row["trial_id"]:
+        return Path(search.best_checkpoint)
     candidates = sorted(Path(row["path"]).glob(f"checkpoint_*/{METRICS_FILE}"))  # ties: the earliest
     best = metric.best_of(candidates, key=lambda p: json.loads(p.read_text())[metric.name])
     return best.parent if best else None
 
 
-def ensemble_candidates(searches: list[dict[str, Any]], task: Task, data_dir: str | None,
+def ensemble_candidates(searches: list[SearchRecord], task: Task, data_dir: str | None,
                         export_folder: Path) -> list[Candidate]:
     """Each search whose refits (two or more, still on this machine) average to a better validation score than
     its refit winner alone: that ensemble (experiments/reporting/ensemble.py), chosen on validation, tested once.
@@ -201,7 +201,7 @@ def ensemble_candidates(searches: list[dict[str, Any]], task: Task, data_dir: st
 
     candidates, metric = [], task.metric
     for search in searches:
-        members = [Path(r["checkpoint"]) for r in search.get("refit") or []  # best validation first
+        members = [Path(r["checkpoint"]) for r in search.refit  # best validation first
                    if (Path(r["checkpoint"]) / METRICS_FILE).is_file()]
         if len(members) < 2:
             continue
@@ -210,12 +210,12 @@ def ensemble_candidates(searches: list[dict[str, Any]], task: Task, data_dir: st
         labels = val[0][1]
         chosen = ensemble.select_members([probabilities for probabilities, _ in val], labels, metric)
         if len(chosen) < 2:
-            print(f"{task.key}: no ensemble of search {search['search']}'s {len(members)} refits scores higher on "
+            print(f"{task.key}: no ensemble of search {search.search}'s {len(members)} refits scores higher on "
                   "validation than its refit winner")
             continue
         val_scores = ensemble.scores(np.mean([val[i][0] for i in chosen], axis=0), labels)
         members = [members[i] for i in chosen]
-        name = ensemble.export_name(search["search"])
+        name = ensemble.export_name(search.search)
         test = _recorded_test(export_folder / name, members, metric)
         if test is None:
             test = ensemble.scores(*ensemble.mean_probabilities(task, members, data, "test", device))[metric.test_key]
@@ -224,12 +224,12 @@ def ensemble_candidates(searches: list[dict[str, Any]], task: Task, data_dir: st
         families = sorted({task.family(config) for config in configs})
         candidates.append(Candidate(
             task=task.key, family="+".join(families), name=name, members=members,
-            source=f"search {search['search']} (ensemble of {len(members)} refits)",
+            source=f"search {search.search} (ensemble of {len(members)} refits)",
             config=configs[0], val_score=val_scores[metric.test_key],
             test_score=test, epochs=metrics[0]["epoch"], train_seconds=sum(m["train_seconds"] for m in metrics),
             params=sum(ensemble.stored_params(member) or 0 for member in members) or None, throughput=None,
-            history=[], checkpoint=members[0], machine=search.get("machine", {}),  # its members' curves are theirs
-            command=search.get("command", ""), validation=validation_of(metrics[0]),
+            history=[], checkpoint=members[0], machine=search.machine,  # its members' curves are theirs
+            command=search.command, validation=validation_of(metrics[0]),
         ))
     return candidates
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from experiments.core.checkpoints import CONFIG_FILE
 from experiments.core.cli import relative_to_root
+from experiments.core.records import AblationRecord, SearchRecord
 
 DATA_FLAGS = ("--data-dir",)  # and --<task>-data-dir
 OUTPUT_FLAGS = ("--output-dir", "--out", "--outputs", "--storage-path", "--ray-results")
@@ -65,7 +66,7 @@ def where(machine: dict[str, Any]) -> str:
     return f" — {shown}" if shown else ""
 
 
-def commands_section(ranked: list, searches: list[dict[str, Any]], ablations: list[dict[str, Any]],
+def commands_section(ranked: list, searches: list[SearchRecord], ablations: list[AblationRecord],
                      attachments: list[Path], command: str, machine: dict[str, Any],
                      portable: Callable[..., str]) -> list[str]:
     """The command behind every model, search, ablation and attached benchmark, and the report's own."""
@@ -75,11 +76,11 @@ def commands_section(ranked: list, searches: list[dict[str, Any]], ablations: li
              "exported config); the machine that measured the number follows it.", ""]
     for e in ranked:
         lines.append(f"- `{e.name}`: `{portable(e.command, e.name)}`{where(e.machine)}")
-    for s in [s for s in searches if s.get("command")]:  # their trials, walls and refits: section Searches
-        lines.append(f"- search `{s['search']}`: `{portable(s['command'])}`{where(s.get('machine') or {})}")
+    for s in [s for s in searches if s.command]:  # their trials, walls and refits: section Searches
+        lines.append(f"- search `{s.search}`: `{portable(s.command)}`{where(s.machine or {})}")
     for ablation in ablations:
-        lines.append(f"- ablation `{ablation['search']}`: `{portable(ablation['command'])}`"
-                     f"{where(ablation.get('machine') or {})}")
+        lines.append(f"- ablation `{ablation.search}`: `{portable(ablation.command)}`"
+                     f"{where(ablation.machine or {})}")
     for attachment in attachments:
         lines.append(f"- {attachment.stem.replace('_', ' ')}: the command and machine at the head of its section")
     return lines + [f"- report: `{command}` — machine: {json.dumps(machine)}", ""]

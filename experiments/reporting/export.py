@@ -28,9 +28,10 @@ from experiments.core.checkpoints import (
     write_text_atomically,
 )
 from experiments.core.cli import UsageError
+from experiments.core.records import AblationRecord, SearchRecord, read_json, write_record
 from experiments.core.task import ACCURACY, Metric
 from experiments.reporting import ensemble
-from experiments.reporting.candidates import SEARCHES_KEPT, Candidate, rank, read_json
+from experiments.reporting.candidates import SEARCHES_KEPT, Candidate, rank
 from experiments.reporting.storage_paths import portable_summary
 
 NEVER_EXPORTED = {TRAINER_STATE}
@@ -118,15 +119,13 @@ def export_task(entries: list[Candidate], folder: Path, force: bool, all_weights
     return ranked
 
 
-def keep_searches(searches: list[dict[str, Any]], folder: Path, storage_root: Path,
+def keep_searches(searches: list[SearchRecord] | list[AblationRecord], folder: Path, storage_root: Path,
                   kept: str = SEARCHES_KEPT) -> None:
     """Store each summary the report is written from beside it, staged and renamed like every export, its paths
     relative to the storage root (`storage_paths`): a committed record names no folder of this machine."""
     (folder / kept).mkdir(parents=True, exist_ok=True)
     for summary in searches:
-        portable = portable_summary(summary, storage_root, Path.cwd())
-        write_text_atomically(folder / kept / f"{summary['search']}.json",
-                              json.dumps(portable, indent=1, default=str) + "\n")
+        write_record(folder / kept / f"{summary.search}.json", portable_summary(summary, storage_root, Path.cwd()))
 
 
 def write_archive(checkpoints: Path, name: str, force: bool) -> Path:

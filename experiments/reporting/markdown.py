@@ -16,6 +16,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from experiments.core.records import AblationRecord, SearchRecord
 from experiments.core.task import Task
 from experiments.reporting import provenance
 from experiments.reporting.behaviour import behaviour_section
@@ -25,9 +26,9 @@ from experiments.reporting.prose import comparison, search_section
 from experiments.reporting.tables import ablation_section, equal_budget_section, model_table
 
 
-def write_report(task: Task, ranked: list, searches: list[dict[str, Any]], folder: Path, command: str,
+def write_report(task: Task, ranked: list, searches: list[SearchRecord], folder: Path, command: str,
                  machine: dict[str, Any], wall_seconds: float, benchmarks: Path,
-                 ablations: list[dict[str, Any]] = (), data_dir: str | None = None) -> Path:
+                 ablations: list[AblationRecord] = (), data_dir: str | None = None) -> Path:
     portable = portable_in(folder, data_dir)
     metric = task.metric
     plots = draw_plots(task, ranked, searches, folder)

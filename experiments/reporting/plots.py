@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
-from typing import Any
 
+from experiments.core.records import SearchRecord
 from experiments.core.task import ACCURACY, Metric, Task
 
 
@@ -47,9 +47,9 @@ def plot_learning_curves(ranked: list, path: Path, columns: int = 4, metric: Met
     plt.close(fig)
 
 
-def plot_search(searches: list[dict[str, Any]], path: Path, metric: Metric = ACCURACY) -> bool:
+def plot_search(searches: list[SearchRecord], path: Path, metric: Metric = ACCURACY) -> bool:
     """Best validation score of every search trial against each searched hyperparameter."""
-    rows = [r for s in searches for r in s["rows"] if r[metric.best_key] is not None]
+    rows = [r for s in searches for r in s.rows if r[metric.best_key] is not None]
     if not rows:
         return False
     names = sorted(n for n in set.union(*(set(r["params"]) for r in rows))
@@ -85,28 +85,28 @@ def plot_search(searches: list[dict[str, Any]], path: Path, metric: Metric = ACC
     return True
 
 
-def study_plots(searches: list[dict[str, Any]], folder: Path) -> list[tuple[str, str]]:
+def study_plots(searches: list[SearchRecord], folder: Path) -> list[tuple[str, str]]:
     """Optuna's plots of each search's study, copied next to the report."""
     plots = []
     for s in searches:
-        for plot in s.get("plots") or []:
+        for plot in s.plots or []:
             source = Path(plot["path"])
-            name = f"{s['search']}_{source.name}"
+            name = f"{s.search}_{source.name}"
             if source.is_file():
                 shutil.copy2(source, folder / name)
             if (folder / name).is_file():  # copied now, or by the report this one regenerates
-                plots.append((f"{plot['title']} — search `{s['search']}`", name))
+                plots.append((f"{plot['title']} — search `{s.search}`", name))
     return plots
 
 
-def draw_plots(task: Task, ranked: list, searches: list[dict[str, Any]], folder: Path) -> list[tuple[str, str]]:
+def draw_plots(task: Task, ranked: list, searches: list[SearchRecord], folder: Path) -> list[tuple[str, str]]:
     """Every figure of the report, (title, file name in `folder`): the learning curves, each search's Optuna plots
     (or, for searches without them, the trials against each hyperparameter), then the task's own."""
     metric = task.metric
     plot_learning_curves(ranked, folder / "learning_curves.png", metric=metric)
     plots = [(f"Learning curves: loss and validation {metric.label}", "learning_curves.png")]
     plots += study_plots(searches, folder)
-    if not any(s.get("plots") for s in searches) and plot_search(searches, folder / "search_hyperparameters.png",
+    if not any(s.plots for s in searches) and plot_search(searches, folder / "search_hyperparameters.png",
                                                                  metric):
         plots.append(("Search trials against each hyperparameter", "search_hyperparameters.png"))
     return plots + task.plots(ranked, folder)

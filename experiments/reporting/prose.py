@@ -7,9 +7,9 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+from experiments.core.records import SearchRecord
 from experiments.core.task import ACCURACY, Metric, Task
 from experiments.core.uncertainty import with_error
-from experiments.reporting.commands import command_flag
 from experiments.reporting.ensemble import export_name, member_sources
 from experiments.reporting.storage_paths import same_search_path
 
@@ -48,22 +48,16 @@ def split_trial_params(configs: list[dict[str, Any]]) -> tuple[list[str], dict[s
     return [k for k in keys if k not in fixed], fixed
 
 
-def search_fidelity(search: dict[str, Any]) -> tuple[int | None, float | None, bool]:
+def search_fidelity(search: SearchRecord) -> tuple[int | None, float | None, bool]:
     """(training examples or None for the whole split, max epochs, whether the subset is known) of a search's
-    trials; read from its command and rows where an older summary did not record them (a subset left to the task's
-    default is not in its command: then it is unknown)."""
-    command = search.get("command", "")
-    search = {**search.get("settings", {}), **search}  # search_args.json, where the summarizer attached it
-    subset_flag, max_epochs_flag = command_flag(command, "--subset"), command_flag(command, "--max-epochs")
-    subset_known = "subset" in search or subset_flag is not None
-    subset = search["subset"] if "subset" in search else (int(subset_flag) if subset_flag else None)
-    max_epochs = search.get("max_epochs") or (float(max_epochs_flag) if max_epochs_flag else None)
-    if max_epochs is None and search.get("rows"):  # every trial's schedule spans the search's max epochs
-        max_epochs = max(r["params"].get("epochs", 0) for r in search["rows"]) or None
-    return subset, max_epochs, subset_known
+    trials; the settings it was started with (`search_args.json`, where the summarizer attached them) say what an
+    older summary did not record."""
+    if not search.subset_known and "subset" in search.settings:
+        return search.settings["subset"], search.max_epochs, True
+    return search.subset, search.max_epochs or search.settings.get("max_epochs"), search.subset_known
 
 
-def search_section(searches: list[dict[str, Any]], test_examples: int = 0,
+def search_section(searches: list[SearchRecord], test_examples: int = 0,
                    portable: Callable[[str], str] = str, ranked: list | None = None,
                    metric: Metric = ACCURACY) -> list[str]:
     """One entry per search: its budget and outcome, its refit (with the winner's curse), the ensemble of its
@@ -72,23 +66,23 @@ def search_section(searches: list[dict[str, Any]], test_examples: int = 0,
     by_name = {e.name: e for e in ranked or []}
     lines = []
     for s in searches:
-        resumed = f", resumed {s['resumes']}×" if s.get("resumes") else ""
-        apart = (f" (search {s['search_wall_seconds'] / 60:.1f} + refit {s['refit_wall_seconds'] / 60:.1f})"
-                 if s.get("refit_wall_seconds") is not None else "")
+        resumed = f", resumed {s.resumes}×" if s.resumes else ""
+        apart = (f" (search {s.search_wall_seconds / 60:.1f} + refit {s.refit_wall_seconds / 60:.1f})"
+                 if s.refit_wall_seconds is not None else "")
         lines.append(
-            f"- `{s['search']}` ({s['searcher']} + {s['scheduler']}, reports every {s.get('report_every', 1):g} "
-            f"epoch): {s['trials']} trials, {s['trial_epochs']:.1f} trial-epochs in {s['wall_seconds'] / 60:.1f} min "
-            f"wall{apart}{resumed} — {s['completed']} completed, {s['stopped_early']} stopped early, "
-            f"{s['errored']} errored; "
-            f"best val {s[metric.best_key]:.4f}. Command: `{portable(s.get('command', ''))}`"
-            + (f" (resumed with `{portable(s['resumed_with'])}`)" if s.get("resumed_with") else "")
+            f"- `{s.search}` ({s.searcher} + {s.scheduler}, reports every {s.report_every or 1:g} "
+            f"epoch): {s.trials} trials, {s.trial_epochs:.1f} trial-epochs in {s.wall_seconds / 60:.1f} min "
+            f"wall{apart}{resumed} — {s.completed} completed, {s.stopped_early} stopped early, "
+            f"{s.errored} errored; "
+            f"best val {s.best_score(metric.best_key):.4f}. Command: `{portable(s.command)}`"
+            + (f" (resumed with `{portable(s.resumed_with)}`)" if s.resumed_with else "")
         )
-        if s.get("rows"):
-            searched, fixed = split_trial_params([r["params"] for r in s["rows"]])
+        if s.rows:
+            searched, fixed = split_trial_params([r["params"] for r in s.rows])
             lines.append(f"  - Space: searched {', '.join(searched) or 'nothing'}; the same in every trial: "
                          + ", ".join(f"{k}={v}" for k, v in fixed.items()))
         subset, max_epochs, subset_known = search_fidelity(s)
-        for r in s.get("refit") or []:
+        for r in s.refit or []:
             gap = metric.difference(r[f"search_{metric.name}"] - r[metric.name])
             known = subset_known and max_epochs is not None
             same = known and (subset is None or subset >= r["train_size"]) and max_epochs == r["epochs"]
@@ -104,19 +98,19 @@ def search_section(searches: list[dict[str, Any]], test_examples: int = 0,
                    f"{searched})" if known else f"(search val − refit val {gap})")
                 + f", test {with_error(r[metric.test_name], test_examples)}"
             )
-        entry = by_name.get(export_name(s["search"]))
-        if entry is not None and entry.members and s.get("refit"):
-            joined = [f"`{r['search_trial']}`" for path in member_sources(entry.members) for r in s["refit"]
-                      if same_search_path(r["checkpoint"], path, s["search"])]
+        entry = by_name.get(export_name(s.search))
+        if entry is not None and entry.members and s.refit:
+            joined = [f"`{r['search_trial']}`" for path in member_sources(entry.members) for r in s.refit
+                      if same_search_path(r["checkpoint"], path, s.search)]
             lines.append(
                 f"  - ensemble `{entry.name}`: the refits of {', '.join(joined)} (members chosen on validation, "
                 f"probabilities averaged): val {entry.val_score:.4f}, test "
                 f"{with_error(entry.test_score, test_examples)}, "
-                f"{metric.difference(entry.test_score - s['refit'][0][metric.test_name])} on test over the refit "
+                f"{metric.difference(entry.test_score - s.refit[0][metric.test_name])} on test over the refit "
                 "winner alone"
             )
-        importance = s.get("importance")
+        importance = s.importance
         if importance:
             ranked = ", ".join(f"{k} {v:.2f}" for k, v in sorted(importance.items(), key=lambda kv: -kv[1]))
-            lines.append(f"  - Parameter importance (fANOVA on its Optuna study `{s.get('optuna_study')}`): {ranked}")
+            lines.append(f"  - Parameter importance (fANOVA on its Optuna study `{s.optuna_study}`): {ranked}")
     return lines

@@ -9,17 +9,18 @@ from __future__ import annotations
 
 from typing import Any
 
+from experiments.core.records import SearchRecord
 from experiments.core.task import Task
 from experiments.reporting import ensemble
 from experiments.reporting.storage_paths import same_search_path
 
 
-def refit_origin(search: dict[str, Any], row: dict[str, Any]) -> str:
+def refit_origin(search: SearchRecord, row: dict[str, Any]) -> str:
     """A refit record (search/refit.py) or a search row: whose configuration it trained."""
-    name = search["search"]
+    name = search.search
     trial = row.get("search_trial") or row.get("trial_id")
     if row.get("warm_start"):
-        starts = (search.get("settings") or {}).get("warm_start") or []
+        starts = (search.settings or {}).get("warm_start") or []
         written = f" `{starts[0]}`" if len(starts) == 1 else ""
         return f"hand-written{written} (a warm start of search `{name}`)"
     if "warm_start" not in row:
@@ -27,7 +28,7 @@ def refit_origin(search: dict[str, Any], row: dict[str, Any]) -> str:
     return f"sampled by search `{name}` (trial `{trial}`)"
 
 
-def origins(entry: Any, searches: list[dict[str, Any]], task: Task) -> list[str]:
+def origins(entry: Any, searches: list[SearchRecord], task: Task) -> list[str]:
     """One line per model an export holds (its members, for an ensemble)."""
     if entry.source.startswith("one-config"):
         name = entry.config.get("config_name", entry.name)
@@ -35,14 +36,14 @@ def origins(entry: Any, searches: list[dict[str, Any]], task: Task) -> list[str]
             return [f"hand-written: the preset `{name}`"]
         return [f"a one-config run of `{name}`, a config file that does not say who wrote it"]
     for search in searches:
-        refits = search.get("refit") or []
-        if entry.name == ensemble.export_name(search["search"]) and entry.members:
+        refits = search.refit or []
+        if entry.name == ensemble.export_name(search.search) and entry.members:
             sources = ensemble.member_sources(entry.members)
             return [next((refit_origin(search, r) for r in refits
-                          if same_search_path(r["checkpoint"], source, search["search"])),
-                         f"a refit of search `{search['search']}` not in its record") for source in sources]
-        if entry.name in (f"search_{search['search']}", f"search_{search['search']}_{entry.family}"):
-            rows = refits or [r for r in search["rows"] if r.get(task.metric.best_key) is not None]
+                          if same_search_path(r["checkpoint"], source, search.search)),
+                         f"a refit of search `{search.search}` not in its record") for source in sources]
+        if entry.name in (f"search_{search.search}", f"search_{search.search}_{entry.family}"):
+            rows = refits or [r for r in search.rows if r.get(task.metric.best_key) is not None]
             row = next((r for r in rows if task.family(r["params"]) == entry.family), None)
             if row is not None:
                 return [refit_origin(search, row)]
@@ -53,7 +54,7 @@ def search_found(lines: list[str]) -> bool:
     return all(line.startswith("sampled by search") for line in lines)
 
 
-def report_lines(best: Any, ranked: list, searches: list[dict[str, Any]], task: Task) -> list[str]:
+def report_lines(best: Any, ranked: list, searches: list[SearchRecord], task: Task) -> list[str]:
     """The report's opening: who found the shipped model, then which exports a search sampled."""
     found = {entry.name: origins(entry, searches, task) for entry in ranked}
     shipped = found[best.name]

@@ -10,7 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path, PurePath
-from typing import Any
+from typing import Any, TypeVar
+
+from experiments.core.records import AblationRecord, SearchRecord
+
+R = TypeVar("R", SearchRecord, AblationRecord)
 
 # where a summary names a file or folder: (list field, key in each item); best_checkpoint is a top-level field
 PATH_LISTS = (("rows", "path"), ("refit", "checkpoint"), ("plots", "path"))
@@ -79,16 +83,15 @@ def _with_paths(summary: dict[str, Any], change: Callable[[str], str]) -> dict[s
     return changed
 
 
-def portable_summary(summary: dict[str, Any], storage_root: Path, repository: Path) -> dict[str, Any]:
+def portable_summary(summary: R, storage_root: Path, repository: Path) -> R:
     """The summary as a report keeps it: paths relative to the storage root, stores relative to the repository."""
-    name = str(summary.get("search", ""))
-    kept = _with_paths(summary, lambda path: relative_path(str(path), storage_root, name))
+    kept = _with_paths(summary.to_dict(), lambda path: relative_path(str(path), storage_root, summary.search))
     for store in STORES:
         if isinstance(kept.get(store), str):
             kept[store] = portable_store(kept[store], repository)
-    return kept
+    return type(summary).from_dict(kept)
 
 
-def resolved_summary(summary: dict[str, Any], storage_root: Path) -> dict[str, Any]:
+def resolved_summary(summary: R, storage_root: Path) -> R:
     """A kept summary with its paths under this machine's storage root, as the report's readers use them."""
-    return _with_paths(summary, lambda path: resolved_path(str(path), storage_root))
+    return type(summary).from_dict(_with_paths(summary.to_dict(), lambda path: resolved_path(str(path), storage_root)))

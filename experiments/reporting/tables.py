@@ -12,6 +12,7 @@ from typing import Any
 from experiments.core.cli import throughput_setting
 from experiments.core.config import TASK_KEY
 from experiments.core.machine_load import LOAD_MARGIN, measured_under_load, peak_load
+from experiments.core.records import AblationRecord, SearchRecord
 from experiments.core.task import ACCURACY, Metric, Task
 from experiments.core.uncertainty import (
     chance_of_a_false_verdict,
@@ -143,29 +144,29 @@ def model_table(task: Task, ranked: list) -> str:
     return "\n".join(lines)
 
 
-def budget_of(search: dict[str, Any], task: Task) -> str | None:
+def budget_of(search: SearchRecord, task: Task) -> str | None:
     """What a search was allowed to spend, as a key two searches can share: its recorded settings without those
     that choose what is searched (the task's own, e.g. CIFAR's --model) or where it starts (--warm-start), plus
     its time budget and the machine. None for a summary that predates recording its settings."""
-    settings = search.get("settings")
+    settings = search.settings
     if not settings:
         return None
     budget = {k: v for k, v in settings.items() if k not in (*task.search_settings, "warm_start")}
-    budget["time_budget"] = command_flag(search.get("command", ""), "--time-budget")  # not a kept setting: resumable
-    budget["machine"] = {k: v for k, v in search.get("machine", {}).items() if k in ("cpu", "cpu_count", "gpu")}
+    budget["time_budget"] = command_flag(search.command, "--time-budget")  # not a kept setting: resumable
+    budget["machine"] = {k: v for k, v in search.machine.items() if k in ("cpu", "cpu_count", "gpu")}
     return json.dumps(budget, sort_keys=True)
 
 
-def equal_budget_section(task: Task, searches: list[dict[str, Any]], ranked: list) -> list[str]:
+def equal_budget_section(task: Task, searches: list[SearchRecord], ranked: list) -> list[str]:
     """Searches of different model families run with the same budget, side by side: the fair comparison of the
     families. The verdict on their refits' test scores is drawn only when the gap exceeds twice its
     standard error."""
     by_name, metric = {e.name: e for e in ranked}, task.metric
-    groups: dict[str, list[tuple[str, dict[str, Any]]]] = {}
+    groups: dict[str, list[tuple[str, SearchRecord]]] = {}
     for s in searches:
-        families = {task.family(r["params"]) for r in s["rows"]}
+        families = {task.family(r["params"]) for r in s.rows}
         key = budget_of(s, task)
-        if key is not None and len(families) == 1 and s.get("refit"):
+        if key is not None and len(families) == 1 and s.refit:
             groups.setdefault(key, []).append((families.pop(), s))
     columns = [(c, value) for c, value in task.columns if c != "family"]
     lines = []
@@ -189,14 +190,14 @@ def equal_budget_section(task: Task, searches: list[dict[str, Any]], ranked: lis
         ]
         results = []
         for family, s in members:
-            refit = s["refit"][0]
-            entry = by_name.get(f"search_{s['search']}")
+            refit = s.refit[0]
+            entry = by_name.get(f"search_{s.search}")
             config = entry.config if entry else refit["params"]
-            top = sorted((s.get("importance") or {}).items(), key=lambda kv: -kv[1])[:3]
+            top = sorted((s.importance or {}).items(), key=lambda kv: -kv[1])[:3]
             results.append((family, s, refit))
             lines.append(
-                f"| `{s['search']}` | {family} | {s['trials']} | {s['trial_epochs']:.1f} | "
-                f"{s['wall_seconds'] / 60:.1f} min | {s[metric.best_key]:.4f} | {refit[metric.name]:.4f} | "
+                f"| `{s.search}` | {family} | {s.trials} | {s.trial_epochs:.1f} | "
+                f"{s.wall_seconds / 60:.1f} min | {s.best_score(metric.best_key):.4f} | {refit[metric.name]:.4f} | "
                 f"{with_error(refit[metric.test_name], task.test_examples)} | "
                 + (f"{entry.params / 1e6:.2f} M" if entry and entry.params else "-") + " | "
                 + " | ".join(fmt(value(config)) for _, value in columns) + " | "
@@ -208,30 +209,30 @@ def equal_budget_section(task: Task, searches: list[dict[str, Any]], ranked: lis
         _, error = gap_and_error(r1[metric.test_name], r2[metric.test_name], task.test_examples)
         gap = metric.gain(r1[metric.test_name], r2[metric.test_name])
         lines += ["", (
-            f"At this budget {first.upper()} (`{s1['search']}`) beat {second.upper()} (`{s2['search']}`) on test by "
+            f"At this budget {first.upper()} (`{s1.search}`) beat {second.upper()} (`{s2.search}`) on test by "
             f"{gap * 100:.2f} ± {error * 100:.2f} points (more than twice the standard error of the gap)."
             if verdict(gap, error) == "better" else
             f"At this budget {first.upper()} and {second.upper()} differ by {gap * 100:.2f} points on test, "
             "within twice the standard error of the gap: no measurable difference."
             if metric.proportion else
-            f"At this budget {first.upper()} (`{s1['search']}`) scored {metric.difference(gap, signed=False)} better "
-            f"than {second.upper()} (`{s2['search']}`) on test ({metric.label} has no standard error here: no "
+            f"At this budget {first.upper()} (`{s1.search}`) scored {metric.difference(gap, signed=False)} better "
+            f"than {second.upper()} (`{s2.search}`) on test ({metric.label} has no standard error here: no "
             "verdict is drawn)."
         ), ""]
     return lines
 
 
-def runs_line(ablation: dict[str, Any]) -> str:
+def runs_line(ablation: AblationRecord) -> str:
     """How many runs, and where their time went: runs reused from an earlier ablation were trained there."""
-    reused = collections.Counter(row["reused_from"] for row in ablation["rows"] if "reused_from" in row)
-    trained = len(ablation["rows"]) - sum(reused.values())
-    line = f"{trained} runs trained in {ablation['wall_seconds'] / 60:.1f} min"
+    reused = collections.Counter(row["reused_from"] for row in ablation.rows if "reused_from" in row)
+    trained = len(ablation.rows) - sum(reused.values())
+    line = f"{trained} runs trained in {ablation.wall_seconds / 60:.1f} min"
     for source, count in sorted(reused.items()):
         line += f", {count} reused from `{source}` (same configs, seeds and data; trained there)"
     return line
 
 
-def ablation_section(ablation: dict[str, Any], portable: Callable[[str], str] = str,
+def ablation_section(ablation: AblationRecord, portable: Callable[[str], str] = str,
                      metric: Metric = ACCURACY) -> list[str]:
     """Mean ± std over seeds per factor and level, the base marked, and only the conclusions the seeds support:
     a level differs from the base when the Welch t interval (95 %, two-sided) of the gap in mean test score
@@ -239,9 +240,9 @@ def ablation_section(ablation: dict[str, Any], portable: Callable[[str], str] = 
     A few seeds estimate their own spread poorly, so the interval is wider than twice the standard error (t ≈ 2.8
     for 3 seeds a side). The section says how many levels were compared, uncorrected, and the budget the verdicts
     hold for."""
-    cells = ablation["cells"]
+    cells = ablation.cells
     base = next(c for c in cells if c["base"])
-    data = f"{ablation['train_size']:,} training examples" + (" (a subset)" if ablation.get("subset") else "")
+    data = f"{ablation.train_size:,} training examples" + (" (a subset)" if ablation.subset else "")
     rows = []
     for c in cells:
         if c["base"]:
@@ -259,19 +260,19 @@ def ablation_section(ablation: dict[str, Any], portable: Callable[[str], str] = 
         rows.append(f"| {'—' if c['base'] else c['factor']} | {level} | {c['seeds']} | {c['val_mean']:.4f} ± "
                     f"{c['val_std']:.4f} | {c['test_mean']:.4f} ± {c['test_std']:.4f} | {shown_gap} | {shown_t} | "
                     f"{found} |")
-    compared, seeds = len(cells) - 1, ablation["seeds"]
+    compared, seeds = len(cells) - 1, ablation.seeds
     plural = "s" if compared != 1 else ""
     needs = (f": with {seeds} seeds a side a gap needs at least {t_quantile(0.975, 2 * seeds - 2):.1f} standard "
              "errors, not 2" if seeds > 1 else "")
     return [
-        f"### Ablation `{ablation['search']}` around `{ablation['base']}`", "",
-        f"One factor at a time, {ablation['seeds']} seeds each, {ablation['epochs']} epoch(s) on {data}; "
+        f"### Ablation `{ablation.search}` around `{ablation.base}`", "",
+        f"One factor at a time, {ablation.seeds} seeds each, {ablation.epochs} epoch(s) on {data}; "
         f"{runs_line(ablation)}. {compared} level{plural} compared with the base, each by Welch's t test on the "
         f"seeds' test {metric.label} (two-sided, 95 %, Welch–Satterthwaite degrees of freedom{needs}). The verdicts "
         f"are not corrected for the {compared} comparison{plural}: were no level different from the base, at least "
         f"one would still read better or worse {chance_of_a_false_verdict(compared):.0%} of the time. They hold "
-        f"for these runs' budget, {ablation['epochs']} epoch(s) on {ablation['train_size']:,} training examples, "
-        f"not for a full training. Command: `{portable(ablation['command'])}`",
+        f"for these runs' budget, {ablation.epochs} epoch(s) on {ablation.train_size:,} training examples, "
+        f"not for a full training. Command: `{portable(ablation.command)}`",
         "", f"| factor | level | seeds | val {metric.short} (mean ± std) | test {metric.short} (mean ± std) | test vs "
             "base (± s.e.) | Welch t (df) | verdict |",
         "|---|---|---|---|---|---|---|---|",

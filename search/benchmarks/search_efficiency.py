@@ -19,6 +19,7 @@ from pathlib import Path
 from statistics import mean
 
 from experiments.core.cli import UsageError, command_line, machine_info, run_cli
+from experiments.core.records import SEARCH_FILE, SearchRecord, read_record
 from experiments.core.uncertainty import standard_error
 from experiments.tasks import get_task
 from search import engine
@@ -30,10 +31,10 @@ TASK = get_task("imdb")
 BASELINE = "random+fifo"
 
 
-def trajectory(summary: dict) -> list[float]:
+def trajectory(summary: SearchRecord) -> list[float]:
     """Best-so-far validation accuracy after each trial-epoch, in the order the epochs finished."""
     epochs = []
-    for row in summary["rows"]:
+    for row in summary.rows:
         path = Path(row["path"]) / "result.json"
         if path.is_file():
             epochs += [(r["timestamp"], r[TASK.metric.name]) for r in map(json.loads, path.read_text().splitlines())]
@@ -53,24 +54,24 @@ def run_strategy(strategy: str, seed: int, args: argparse.Namespace, data) -> di
     """One search through the engine; with --resume a finished one is read back, an interrupted one resumed."""
     searcher, scheduler = strategy.split("+")
     name = search_name(strategy, seed)
-    summary_file = args.out / "ray" / name / "search_summary.json"
-    if not summary_file.is_file() or not json.loads(summary_file.read_text()).get("finished", True):
+    summary_file = args.out / "ray" / name / SEARCH_FILE
+    if not summary_file.is_file() or not read_record(summary_file, SearchRecord).finished:
         engine.main(TASK, [
             "--data-dir", args.data_dir, "--subset", str(args.subset), "--trials", str(args.trials),
             "--max-epochs", str(args.max_epochs), "--searcher", searcher, "--scheduler", scheduler,
             "--seed", str(seed), "--name", name, "--storage-path", str(args.out / "ray"), "--tracking-uri",
             f"sqlite:///{(args.out / 'mlflow.db').resolve()}", "--verbose", "0", "--refit", "0", "--report-every", "1",
         ])
-    summary = json.loads(summary_file.read_text())
+    summary = read_record(summary_file, SearchRecord)
     from experiments.core.training import pick_device
 
-    test = TASK.evaluate_checkpoint(Path(summary["best_checkpoint"]), data, pick_device())
+    test = TASK.evaluate_checkpoint(Path(summary.best_checkpoint), data, pick_device())
     error = standard_error(test["accuracy"], len(data.test))
     curve = trajectory(summary)
     reached = {t: next((i + 1 for i, best in enumerate(curve) if best >= t), None) for t in args.target}
     return {
-        "strategy": strategy, "seed": seed, "trial_epochs": summary["trial_epochs"],
-        "wall_min": summary["wall_seconds"] / 60, "best_val": summary[TASK.metric.best_key],
+        "strategy": strategy, "seed": seed, "trial_epochs": summary.trial_epochs,
+        "wall_min": summary.wall_seconds / 60, "best_val": summary.best_score(TASK.metric.best_key),
         "test_of_best": test["accuracy"], "test_error": error,
         **{f"epochs_to_{t:g}": n for t, n in reached.items()}, "curve": curve,
     }

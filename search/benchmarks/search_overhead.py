@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 
 from experiments.core.cli import UsageError, run_cli
+from experiments.core.records import SEARCH_FILE, SearchRecord, read_record
 from experiments.core.space import SearchSpace
 from experiments.tasks import get_task
 from search import engine
@@ -55,8 +56,8 @@ def main() -> None:
             "--verbose", "0", "--refit", "0", "--report-every", "1",
         ])
         search_wall = time.perf_counter() - started
-        summary = json.loads((Path(work) / "ray" / "overhead" / "search_summary.json").read_text())
-        trial_dir = Path(summary["rows"][0]["path"])
+        summary = read_record(Path(work) / "ray" / "overhead" / SEARCH_FILE, SearchRecord)
+        trial_dir = Path(summary.rows[0]["path"])
         results = [json.loads(line) for line in (trial_dir / "result.json").read_text().splitlines()]
         after = direct()
     in_tune = statistics.mean(r["seq_per_s"] for r in results)
