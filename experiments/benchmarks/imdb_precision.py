@@ -11,14 +11,12 @@ accuracy. `--record` writes `model_checkpoints/assignment2-1-2/imdb_precision.js
 from __future__ import annotations
 
 import argparse
-import json
-import time
 from pathlib import Path
 
 import numpy as np
 
-from experiments.core.checkpoints import write_text_atomically
-from experiments.core.cli import command_line, machine_info, run_cli
+from experiments.benchmarks.precision import medians, time_variants, write_record
+from experiments.core.cli import command_line, run_cli
 from experiments.core.errors import UsageError
 from experiments.core.machine_load import load_average
 
@@ -37,8 +35,8 @@ def batches(data_dir: str, reviews: int, batch_size: int, max_len: int, seed: in
     return [tuple(torch.from_numpy(a) for a in imdb.collate(train, index)) for index in order]
 
 
-def steps_per_second(variant: str, config, work: list[tuple]) -> float:
-    """Reviews per second over `work`, after one untimed batch (compilation, allocator warm-up)."""
+def make_step(config, variant: str):
+    """One training step (forward under the variant, backward, AdamW) of a fresh model; returns reviews trained."""
     import torch
     from torch import nn
 
@@ -49,20 +47,17 @@ def steps_per_second(variant: str, config, work: list[tuple]) -> float:
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr)
     forward = torch.compile(model) if variant == "compile" else model
 
-    def step(ids, lengths, labels) -> None:
+    def step(batch) -> int:
+        ids, lengths, labels = batch
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=variant == "bf16"):
             logits = forward(ids, lengths).squeeze(-1)
         loss = nn.functional.binary_cross_entropy_with_logits(logits.float(), labels)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
+        return len(labels)
 
-    step(*work[0])
-    started, seen = time.perf_counter(), 0
-    for ids, lengths, labels in work[1:]:
-        step(ids, lengths, labels)
-        seen += len(labels)
-    return seen / (time.perf_counter() - started)
+    return step
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -88,23 +83,11 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     work = batches(args.data_dir, args.reviews, config.batch_size, config.max_len, config.seed)
     load_start = load_average()
-    speeds: dict[str, list[float]] = {v: [] for v in args.variants}
-    for _ in range(args.rounds):
-        for variant in args.variants:
-            speeds[variant].append(steps_per_second(variant, config, work))
-    median = {v: float(np.median(s)) for v, s in speeds.items()}
-    for variant, value in median.items():
-        ratio = f", {value / median['fp32']:.2f}x fp32" if "fp32" in median else ""
-        print(f"{variant:>8}: {value:7.1f} reviews/s (median of {args.rounds}){ratio}")
+    speeds = time_variants(lambda variant: make_step(config, variant), work, args.variants, args.rounds)
+    median = medians(speeds, "reviews")
     if args.record:
-        record = {"command": command_line("experiments.benchmarks.imdb_precision"),
-                  "config": config.to_dict(), "reviews_per_round": args.reviews, "rounds": args.rounds,
-                  "reviews_per_second": speeds, "median": median, "threads": args.threads,
-                  "machine": machine_info(), "load_average_start": load_start,
-                  "load_average_end": load_average()}
-        RECORD.parent.mkdir(parents=True, exist_ok=True)
-        write_text_atomically(RECORD, json.dumps(record, indent=1) + "\n")
-        print(f"wrote {RECORD}")
+        write_record(RECORD, command_line("experiments.benchmarks.imdb_precision"), config.to_dict(), speeds,
+                     median, args.threads, load_start, reviews_per_round=args.reviews, rounds=args.rounds)
     return 0
 
 

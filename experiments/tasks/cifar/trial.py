@@ -179,6 +179,7 @@ def train_vision(
         unit="img",
         warmup_fraction=config.warmup_fraction,
         fixed=dict(data.settings),
+        precision=config.precision,
     )
     return fit(work, reporter, device)
 
