@@ -215,6 +215,27 @@ def test_kept_summaries_store_paths_relative_to_the_storage_root_and_read_back_u
     assert read["s"].plots[0]["path"] == str(clone / "s" / "optuna_history.png")
 
 
+def test_keeping_a_kept_summary_again_changes_none_of_its_paths(tmp_path, monkeypatch):
+    """Each report rewrites the summaries it keeps from the kept copies: the paths must come back as they were,
+    under the relative storage root the summarizer is given, and the older `ray_results/<search>/…` form becomes
+    `<search>/…`."""
+    from experiments.core.records import SearchRecord
+    from experiments.reporting.candidates import load_searches
+    from experiments.reporting.export import keep_searches
+
+    monkeypatch.chdir(tmp_path)
+    folder, storage = Path("export"), Path("ray_results")
+    older = SearchRecord(search="s", workload="imdb", finished=True, best_trial="t1",
+                         best_checkpoint="ray_results/s/run_trial_1/checkpoint_000002",
+                         rows=[{"trial_id": "t1", "path": "ray_results/s/run_trial_1"}])
+    keep_searches([older], folder, storage)
+    first = (folder / "searches" / "s.json").read_text()
+    assert '"ray_results/' not in first and '"s/run_trial_1"' in first
+    for _ in range(2):
+        keep_searches(load_searches(storage, "imdb", folder), folder, storage)
+        assert (folder / "searches" / "s.json").read_text() == first
+
+
 def test_provenance_finds_an_ensembles_members_in_a_kept_summary():
     """An ensemble's `ensemble.json` names its members from the repository root; the summary, from its storage
     root: both name the same refit."""

@@ -42,10 +42,11 @@ def same_search_path(a: str | Path, b: str | Path, search: str) -> bool:
 
 def relative_path(path: str, storage_root: Path, search: str) -> str:
     """A path as a kept summary stores it: relative to the storage root. An absolute path inside this storage
-    root, or one of another machine that passes through the search's folder, becomes `<search>/…`; a relative
-    path is kept; any other absolute path too (a search writes none)."""
+    root, or one of another machine that passes through the search's folder, becomes `<search>/…`; so does a
+    relative one through it (kept summaries once stored `ray_results/<search>/…`, from the working directory);
+    any other path is kept (a search writes none)."""
     if not PurePath(path).is_absolute():
-        return path
+        return from_folder(path, search) or path
     root = storage_root.resolve()
     if Path(path).resolve().is_relative_to(root):
         return Path(path).resolve().relative_to(root).as_posix()
@@ -54,7 +55,7 @@ def relative_path(path: str, storage_root: Path, search: str) -> str:
 
 def resolved_path(path: str, storage_root: Path) -> str:
     """A kept path as this machine finds it: relative ones under the storage root, absolute ones as they are."""
-    return path if PurePath(path).is_absolute() else str(storage_root / path)
+    return path if PurePath(path).is_absolute() else str(storage_root.resolve() / path)
 
 
 def portable_store(uri: str, repository: Path) -> str:
