@@ -77,10 +77,10 @@ def commands_section(ranked: list, searches: list[SearchRecord], ablations: list
     for e in ranked:
         lines.append(f"- `{e.name}`: `{portable(e.command, e.name)}`{where(e.machine)}")
     for s in [s for s in searches if s.command]:  # their trials, walls and refits: section Searches
-        lines.append(f"- search `{s.search}`: `{portable(s.command)}`{where(s.machine or {})}")
+        lines.append(f"- search `{s.search}`: `{portable(s.command)}`{where(s.machine)}")
     for ablation in ablations:
         lines.append(f"- ablation `{ablation.search}`: `{portable(ablation.command)}`"
-                     f"{where(ablation.machine or {})}")
+                     f"{where(ablation.machine)}")
     for attachment in attachments:
         lines.append(f"- {attachment.stem.replace('_', ' ')}: the command and machine at the head of its section")
     return lines + [f"- report: `{command}` — machine: {json.dumps(machine)}", ""]

@@ -89,7 +89,7 @@ def study_plots(searches: list[SearchRecord], folder: Path) -> list[tuple[str, s
     """Optuna's plots of each search's study, copied next to the report."""
     plots = []
     for s in searches:
-        for plot in s.plots or []:
+        for plot in s.plots:
             source = Path(plot["path"])
             name = f"{s.search}_{source.name}"
             if source.is_file():

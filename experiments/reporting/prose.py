@@ -82,7 +82,7 @@ def search_section(searches: list[SearchRecord], test_examples: int = 0,
             lines.append(f"  - Space: searched {', '.join(searched) or 'nothing'}; the same in every trial: "
                          + ", ".join(f"{k}={v}" for k, v in fixed.items()))
         subset, max_epochs, subset_known = search_fidelity(s)
-        for r in s.refit or []:
+        for r in s.refit:
             gap = metric.difference(r[f"search_{metric.name}"] - r[metric.name])
             known = subset_known and max_epochs is not None
             same = known and (subset is None or subset >= r["train_size"]) and max_epochs == r["epochs"]

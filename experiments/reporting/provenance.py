@@ -20,7 +20,7 @@ def refit_origin(search: SearchRecord, row: dict[str, Any]) -> str:
     name = search.search
     trial = row.get("search_trial") or row.get("trial_id")
     if row.get("warm_start"):
-        starts = (search.settings or {}).get("warm_start") or []
+        starts = search.settings.get("warm_start") or []
         written = f" `{starts[0]}`" if len(starts) == 1 else ""
         return f"hand-written{written} (a warm start of search `{name}`)"
     if "warm_start" not in row:
@@ -36,7 +36,7 @@ def origins(entry: Any, searches: list[SearchRecord], task: Task) -> list[str]:
             return [f"hand-written: the preset `{name}`"]
         return [f"a one-config run of `{name}`, a config file that does not say who wrote it"]
     for search in searches:
-        refits = search.refit or []
+        refits = search.refit
         if entry.name == ensemble.export_name(search.search) and entry.members:
             sources = ensemble.member_sources(entry.members)
             return [next((refit_origin(search, r) for r in refits
