@@ -66,3 +66,31 @@ def test_the_registry_registers_the_winner_by_the_hash_of_its_declared_weight_fi
     assert version.tags["tunelab.export"] == best
     assert version.tags[WEIGHTS_TAG] == hashlib.sha256((folder / best / WEIGHT_FILE).read_bytes()).hexdigest()
     assert client.get_model_version_by_alias(registered_name(TASK), "champion").version == version.version
+
+
+def test_where_an_ensemble_leads_a_family_its_best_single_model_keeps_its_weights_too(tmp_path):
+    """The ensemble and the best single model of the family are exported loadable; the next single model is not."""
+    import json
+
+    from experiments.reporting.candidates import Candidate
+    from experiments.reporting.export import export_task
+
+    def checkpoint(name: str) -> Path:
+        folder = tmp_path / "checkpoints" / name
+        folder.mkdir(parents=True)
+        (folder / CONFIG_FILE).write_text(json.dumps({"config_name": name}))
+        (folder / WEIGHT_FILE).write_bytes(b"weights")
+        return folder
+
+    def candidate(name: str, val: float, members: list[Path] = ()) -> Candidate:
+        folder = members[0] if members else checkpoint(name)
+        return Candidate(task="t", family="gru", name=name, source="test", config={}, val_score=val,
+                         test_score=0.5, epochs=1, train_seconds=1.0, params=None, throughput=None, history=[],
+                         checkpoint=folder, members=list(members))
+
+    members = [checkpoint("m1"), checkpoint("m2")]
+    entries = [candidate("second", 0.80), candidate("ensemble", 0.90, members), candidate("single", 0.85)]
+    export_task(entries, tmp_path / "export", force=False, all_weights=False, weight_file=WEIGHT_FILE)
+    export = tmp_path / "export"
+    assert has_weights(export / "ensemble", WEIGHT_FILE) and has_weights(export / "single", WEIGHT_FILE)
+    assert not has_weights(export / "second", WEIGHT_FILE)

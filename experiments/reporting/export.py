@@ -88,8 +88,9 @@ def read_best(folder: Path) -> dict[str, Any] | None:
 def export_task(entries: list[Candidate], folder: Path, force: bool, all_weights: bool,
                 validation: str = "random", metric: Metric = ACCURACY,
                 weight_file: str = WEIGHT_FILE) -> list[Candidate]:
-    """Export every entry; the best (by val, among those validated like the data now) of each family gets
-    weights, and exports that had weights keep them; keeps a better existing best validated the same way."""
+    """Export every entry; the best (by val, among those validated like the data now) of each family and its best
+    single model get weights, and exports that had weights keep them; keeps a better existing best validated the
+    same way."""
     folder.mkdir(parents=True, exist_ok=True)
     ranked = rank(entries, validation, metric)
     previous = read_best(folder)
@@ -99,15 +100,18 @@ def export_task(entries: list[Candidate], folder: Path, force: bool, all_weights
         and (folder / previous["name"]).is_dir() and validation == best.validation
         and recorded_validation(folder / previous["name"]) == validation
     )
-    family_best = {}
+    family_best, single_best = {}, {}  # where an ensemble leads a family, its best single model is loadable too
     for entry in ranked:
         family_best.setdefault(entry.family, entry)
+        if not entry.members:
+            single_best.setdefault(entry.family, entry)
     for entry in ranked:
         if keep_previous and entry.name == previous["name"]:
             continue
         # an export that has weights keeps them: a replaced champion stays loadable
         kept = has_weights(folder / entry.name, weight_file)
-        with_weights = all_weights or family_best[entry.family] is entry or kept
+        leads = entry is family_best[entry.family] or entry is single_best.get(entry.family)
+        with_weights = all_weights or leads or kept
         export_candidate(entry, folder / entry.name, with_weights, metric, weight_file)
     if keep_previous:
         print(f"kept the existing best {previous['name']} (val {previous[metric.name]:.4f} {metric.beats} "
