@@ -32,7 +32,7 @@ def test_imdb_dry_run_prints_the_plan_and_creates_nothing(tmp_path):
     assert "ASHA on val_accuracy (max): max_t=4 epochs, grace period 2, reduction factor 3" in out  # IMDB's
     assert "data: the search trains on all of the training split" in out
     assert "reports: every 0.5 epoch; refit: none" in out
-    assert "time budget: the search phase ends after 52 min (--time-budget 0: none)" in out
+    assert "time budget: the search phase ends after 57 min (--time-budget 0: none)" in out
     assert "7 trials, 2 in parallel" in out and "M params" in out
     assert not (tmp_path / "mlflow.db").exists() and not (tmp_path / "ray").exists()
     assert not (tmp_path / "mlruns").exists()

@@ -304,7 +304,7 @@ def test_random_search_evaluates_the_warm_start_first_and_skips_the_refit_when_a
     summary = json.loads((tmp_path / "ray_results" / "w1" / "search_summary.json").read_text())
     first = min(summary["rows"], key=trial_index)
     assert (first["params"]["hidden"], first["params"]["lr"]) == (64, 0.01)
-    assert summary["refit"] == [] and summary["finished"] and "optuna_study" not in summary
+    assert summary["refit"] == [] and summary["finished"] and summary.get("optuna_study") is None
 
 
 
@@ -359,7 +359,8 @@ def test_a_refit_stopped_midway_is_finished_before_it_grows(tmp_path, env):
     exit 2, nothing written."""
     folder = tmp_path / "ray_results" / "g"
     folder.mkdir(parents=True)
-    stopped = {"search_finished": True, "finished": False, "refit": [], "rows": [], "best_trial": "x"}
+    stopped = {"search": "g", "workload": "imdb", "search_finished": True, "finished": False, "refit": [], "rows": [],
+               "best_trial": "x"}
     (folder / "search_summary.json").write_text(json.dumps(stopped))
     (folder / "search_args.json").write_text(json.dumps({"refit": 1}))
     done = subprocess.run(search_cmd(tmp_path, "--name", "g", "--resume", "--refit", "2"), cwd=ROOT, env=env,
