@@ -228,7 +228,9 @@ def test_keeping_a_kept_summary_again_changes_none_of_its_paths(tmp_path, monkey
     older = SearchRecord(search="s", workload="imdb", finished=True, best_trial="t1",
                          best_checkpoint="ray_results/s/run_trial_1/checkpoint_000002",
                          rows=[{"trial_id": "t1", "path": "ray_results/s/run_trial_1"}])
-    keep_searches([older], folder, storage)
+    (folder / "searches").mkdir(parents=True)
+    (folder / "searches" / "s.json").write_text(json.dumps(older.to_dict()))  # as an older report kept it
+    keep_searches(load_searches(storage, "imdb", folder), folder, storage)
     first = (folder / "searches" / "s.json").read_text()
     assert '"ray_results/' not in first and '"s/run_trial_1"' in first
     for _ in range(2):

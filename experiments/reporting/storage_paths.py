@@ -45,11 +45,8 @@ def relative_path(path: str, storage_root: Path, search: str) -> str:
     root, or one of another machine that passes through the search's folder, becomes `<search>/…`; so does a
     relative one through it (kept summaries once stored `ray_results/<search>/…`, from the working directory);
     any other path is kept (a search writes none)."""
-    if not PurePath(path).is_absolute():
-        return from_folder(path, search) or path
-    root = storage_root.resolve()
-    if Path(path).resolve().is_relative_to(root):
-        return Path(path).resolve().relative_to(root).as_posix()
+    if PurePath(path).is_absolute() and Path(path).resolve().is_relative_to(storage_root.resolve()):
+        path = Path(path).resolve().relative_to(storage_root.resolve()).as_posix()
     return from_folder(path, search) or path
 
 
