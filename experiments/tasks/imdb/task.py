@@ -212,9 +212,9 @@ TASK = Task(
     # proxy (5,000 reviews × 2 epochs) ranked them with Spearman -0.24 at its rung, full data after 1 epoch +0.31,
     # after 1.5 epochs +0.28; from 1.75 epochs on +0.67 to +0.92 (at 2: +0.67 [0.21, 0.92]). A trial that finishes
     # is a full-budget training, so nothing is refit (`--refit 1` still trains the winner again with a fresh
-    # seed). A 57-minute budget affords about a dozen trials on 2 cores (9 in 52 minutes under fp32 in search
-    # `imdb-20261206-073728`; bf16 trains 1.36x as fast), so TPE models from the 5th trial on: its default of 10
-    # random trials would leave it almost none to guide.
+    # seed). The budget affords 7 to 9 trials on 2 cores (9 in 52 minutes in search `imdb-20261206-073728`, 7 in
+    # 57 minutes in `imdb-20261206-101911`, whose bidirectional draws train slower), so TPE models once 4 trials
+    # have finished: its default of 10 random trials would leave it none to guide.
     search_defaults={"max_epochs": 4, "report_every": 0.5, "grace_period": 2, "reduction_factor": 3,
                      "refit": 0, "refit_epochs": 4, "time_budget": 57, "startup_trials": 4},
     family=lambda config: "gru",
