@@ -45,7 +45,7 @@ class Record:
         raw = upgrade(cls, dict(raw))
         names = {f.name for f in dataclasses.fields(cls)} - {"by_task"}
         return cls(**{k: v for k, v in raw.items() if k in names},
-                   by_task={**raw.get("by_task", {}), **{k: v for k, v in raw.items() if k not in names}})
+                   by_task={k: v for k, v in raw.items() if k not in names})
 
     def to_dict(self) -> dict[str, Any]:
         values = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "by_task"}
