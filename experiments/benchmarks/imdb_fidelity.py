@@ -11,6 +11,9 @@ committed main-job search, random draws from the search space), the full-budget 
 - `sub5k_const`: the same with a short linear warm-up then a constant learning rate, so a score taken early is
   taken at the working rate, not in the middle of an anneal.
 - `sub5k_read400`: today's trial reading 400 tokens of a review instead of 800 (half the work per review).
+- `full_const`: all training reviews for the main job's rung (2 epochs) under a short warm-up then a constant
+  learning rate: whether early scores rank better when they are taken at the working rate than under the one-cycle
+  schedule that spans the 4 epochs (`full` at 1 to 2 epochs).
 
 Each proxy's cost is its training work in full-data epochs at 800 tokens (training reviews × mean tokens read),
 so costs compare across machines and loads; wall seconds and the load average are recorded beside them. Only the
@@ -77,6 +80,7 @@ RUNS = (
     Run("sub5k", 5000, 2, "onecycle", READS, SEARCH_SEED),
     Run("sub5k_const", 5000, 2, "warmup_constant", READS, SEARCH_SEED),
     Run("sub5k_read400", 5000, 2, "onecycle", 400, SEARCH_SEED),
+    Run("full_const", None, 2, "warmup_constant", READS, SEARCH_SEED + REFIT_SEED),
 )
 
 
