@@ -53,7 +53,7 @@ from experiments.core.records import SEARCH_FILE, SearchRecord
 from experiments.core.space import SearchSpace
 from experiments.core.task import Task
 from search import ablation
-from search.cli import build_parser, check_args, given_settings, search_settings, typed_argv
+from search.cli import EPSILON, build_parser, check_args, given_settings, search_settings, typed_argv
 from search.dry_run import dry_run, refit_cost
 from search.importance import study_summary
 from search.outcome import finish, search_params, summarize_search
@@ -222,7 +222,7 @@ def search_phase(task: Task, args: argparse.Namespace, state: SearchState, tuner
     previous = state.previous
     if previous and previous.command and previous.command != summary.command:
         summary.command, summary.resumed_with = previous.command, summary.command  # as first typed
-    if args.epoch_budget is not None and summary.trial_epochs >= args.epoch_budget - 1e-6:
+    if args.epoch_budget is not None and summary.trial_epochs >= args.epoch_budget - EPSILON:
         summary.search_finished, summary.stopped_by_epoch_budget = True, args.epoch_budget
         print(f"search {state.name}: its budget of {args.epoch_budget:g} trial-epochs is spent after "
               f"{summary.trials} trials", flush=True)

@@ -77,4 +77,4 @@ class EpochBudget(Stopper):
         return self.stop_all()
 
     def stop_all(self) -> bool:
-        return self.spent >= self.budget - 1e-6
+        return self.spent >= self.budget - 1e-6  # epochs add up with rounding errors (search.cli.EPSILON)
