@@ -164,22 +164,24 @@ def conclusion(verdicts: dict[str, list[str]], seeds: int, budget: float, wall: 
 def plot(by: dict[str, list[Run]], budget: float, wall: float, path: Path, metric_label: str, title: str,
          scale: float) -> None:
     """Best validation so far against trial-epochs and against wall time: each strategy's mean over seeds with its
-    t interval shaded."""
+    t interval shaded, against trial-epochs as far as every seed's search went, against time past the end of a
+    search too (its pick stands); dotted, the points the table compares at."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
-    longest = max(r.curve[-1][1] for rs in by.values() for r in rs if r.curve)
-    grids = ([budget * (i + 1) / 100 for i in range(100)], [longest * (i + 1) / 100 for i in range(100)])
+    spent = {s: min(r.trial_epochs for r in rs) for s, rs in by.items()}  # a curve ends where a seed's search did
+    longest = max(r.ended_s for rs in by.values() for r in rs)
+    grids = ([max(spent.values()) * (i + 1) / 200 for i in range(200)], [longest * (i + 1) / 200 for i in range(200)])
     for colour, (s, rs) in enumerate(by.items()):
         for axis, (ax, grid) in enumerate(zip(axes, grids, strict=True)):
             xs, centres, lows, highs = [], [], [], []
             for x in grid:
                 values = [best_at(r.curve, x, axis) for r in rs]
-                if None in values:
-                    continue  # not every seed had reported yet
+                if None in values or (axis == 0 and x > spent[s] + 1e-9):
+                    continue  # not every seed had reported yet, or one had spent all it did
                 centre, half = interval([v * scale for v in values])
                 xs.append(x)
                 centres.append(centre)
@@ -187,6 +189,7 @@ def plot(by: dict[str, list[Run]], budget: float, wall: float, path: Path, metri
                 highs.append(centre + (half or 0))
             ax.plot(xs, centres, label=s, color=f"C{colour}")
             ax.fill_between(xs, lows, highs, color=f"C{colour}", alpha=0.15)
+    axes[0].axvline(budget, color="grey", linestyle=":", linewidth=0.8)  # the equal trial-epochs of the table
     axes[1].axvline(wall, color="grey", linestyle=":", linewidth=0.8)
     axes[0].set(xlabel="cumulative trial-epochs", ylabel=f"best val {metric_label} so far")
     axes[1].set(xlabel="wall time since the search started (s)", ylabel=f"best val {metric_label} so far")

@@ -8,8 +8,9 @@ budget (trial-epochs and wall time), one trial at a time on one torch thread.
 
 `--task digits` (scikit-learn's bundled digits, a small MLP, a fraction of a second per trial-epoch) is cheap
 enough for many seeds; an IMDB seed takes far longer. Seeds may run in parallel processes sharing one `--out`
-(each seed has its own stores); `--resume` reuses finished searches, runs the rest from the start, and writes
-the report over every seed asked for. BOHB needs `pip install -e '.[bench]'` (hpbandster, ConfigSpace).
+(each seed has its own stores), though searches that share the cores also share their wall time; `--resume`
+reuses finished searches, runs the rest from the start, and writes the report over every seed asked for. BOHB
+needs `pip install -e '.[bench]'` (hpbandster, ConfigSpace).
 
 Writes `<stem>.md`, `.csv`, `.json` and `.png` under `--out` (stem `search_efficiency` for IMDB, which its report
 attaches, `search_efficiency_<task>` otherwise). The strategies and their runs: `efficiency_runs`; the report:
@@ -34,10 +35,10 @@ DEFAULTS = {
     # the earlier benchmark's IMDB sizes: 16 trials of up to 4 epochs on 2,000 reviews; the budget is what random
     # search without early stopping spends on them
     "imdb": {"subset": 2000, "trials": 16, "max_epochs": 4, "epoch_budget": 64},
-    # rungs at 1, 3, 9, 27 epochs; every search gets 60 s of wall time (Ray's start-up included, as a user's command
+    # rungs at 1, 3, 9, 27 epochs; every search gets 45 s of wall time (Ray's start-up included, as a user's command
     # pays it), the trial-epochs each spends in them are compared on its anytime curve, and the trial cap is never
-    # what ends a search
-    "digits": {"subset": 0, "trials": 1000, "max_epochs": 27, "epoch_budget": 0, "time_budget": 1.0},
+    # what ends a search; one seed of five strategies is about 4 minutes on 2 cores, searches run one at a time
+    "digits": {"subset": 0, "trials": 1000, "max_epochs": 27, "epoch_budget": 0, "time_budget": 0.75},
 }
 SIZES = ("subset", "trials", "max_epochs", "grace_period", "reduction_factor", "epoch_budget", "time_budget")
 
