@@ -89,7 +89,10 @@ def make_searcher(space: SearchSpace, args: argparse.Namespace, points: list[dic
         return make_bohb(space, args, metric)
     from ray.tune.search.basic_variant import BasicVariantGenerator
 
-    return BasicVariantGenerator(random_state=args.seed), random_param_space(space, args.seed, points)
+    # Tune applies --concurrency (max_concurrent_trials) to a Searcher, not to a BasicVariantGenerator it is handed:
+    # without its own max_concurrent, random search ran as many trials at once as the CPUs allowed
+    return (BasicVariantGenerator(random_state=args.seed, max_concurrent=args.concurrency or 0),
+            random_param_space(space, args.seed, points))
 
 
 def reports_in(epochs: float, args: argparse.Namespace) -> int:

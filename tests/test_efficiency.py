@@ -152,7 +152,7 @@ def test_the_benchmarks_own_flags_are_checked_before_anything_runs(tmp_path):
     from search.benchmarks.search_efficiency import parse
 
     args = parse(["--task", "digits", "--seeds", "3", "4"])
-    assert args.max_epochs == 27 and args.time_budget == 0.75 and args.strategies[0] == "optuna+asha"
+    assert args.max_epochs == 27 and args.time_budget == 0.6 and args.strategies[0] == "optuna+asha"
     assert isinstance(args, Namespace) and args.epoch_budget == 0
     done = bench(tmp_path / "out", "--task", "digits", "--strategies", "optuna+asha", "bohb", "random+x")
     assert done.returncode == 2 and "unknown random+x" in done.stderr and "Traceback" not in done.stderr

@@ -35,10 +35,10 @@ DEFAULTS = {
     # the earlier benchmark's IMDB sizes: 16 trials of up to 4 epochs on 2,000 reviews; the budget is what random
     # search without early stopping spends on them
     "imdb": {"subset": 2000, "trials": 16, "max_epochs": 4, "epoch_budget": 64},
-    # rungs at 1, 3, 9, 27 epochs; every search gets 45 s of wall time (Ray's start-up included, as a user's command
+    # rungs at 1, 3, 9, 27 epochs; every search gets 36 s of wall time (Ray's start-up included, as a user's command
     # pays it), the trial-epochs each spends in them are compared on its anytime curve, and the trial cap is never
-    # what ends a search; one seed of five strategies is about 4 minutes on 2 cores, searches run one at a time
-    "digits": {"subset": 0, "trials": 1000, "max_epochs": 27, "epoch_budget": 0, "time_budget": 0.75},
+    # what ends a search; one seed of five strategies is under 4 minutes on 2 cores, searches run one at a time
+    "digits": {"subset": 0, "trials": 1000, "max_epochs": 27, "epoch_budget": 0, "time_budget": 0.6},
 }
 SIZES = ("subset", "trials", "max_epochs", "grace_period", "reduction_factor", "epoch_budget", "time_budget")
 
