@@ -62,6 +62,20 @@ def test_the_epoch_budget_stopper_counts_each_trials_progress_once():
     assert budget("b", {"epoch": 2.0}) and budget.stop_all()
 
 
+def test_random_search_and_bohb_hold_to_the_concurrency_asked_for():
+    """Tune applies max_concurrent_trials to a Searcher only: the random sampler must carry its own limit (without
+    it, random search ran two trials at once under --concurrency 1 on 2 CPUs)."""
+    from experiments.tasks import get_task
+    from search.cli import build_parser, check_args
+    from search.strategy import make_searcher
+
+    task = get_task(SYNTHETIC)
+    args = build_parser(task).parse_args(["--searcher", "random", "--scheduler", "fifo", "--concurrency", "1"])
+    check_args(args)
+    searcher, _ = make_searcher(task.space(args), args, [])
+    assert searcher.max_concurrent == 1
+
+
 def test_plain_optuna_reporter_reports_keeps_the_best_and_stops_the_study_at_the_budget(tmp_path):
     import optuna
 
@@ -139,7 +153,8 @@ def test_the_report_compares_with_ours_by_welch_intervals_and_writes_its_record(
     text = "\n".join(lines)
     assert "- random+asha: val at 10 trial-epochs -15.00 ± " in text and "points: worse" in text
     assert "- optuna+hyperband: val at 10 trial-epochs -0.15 ± " in text
-    assert "- Note: bohb: unavailable here" in text and "Overhead: per-trial overhead" in text
+    assert "- Note: bohb: unavailable here" in text
+    assert "Overhead (a verdict here is plain Optuna's): per-trial overhead" in text
     assert ("3 of 6 comparisons with ours found a difference the 95% Welch interval carries: random+asha val at 10 "
             "trial-epochs: worse; random+asha val at 6 s: worse; optuna+hyperband val at 6 s: better.") in text
     record = json.loads((tmp_path / "search_efficiency_x.json").read_text())
@@ -169,7 +184,8 @@ def test_every_strategy_runs_on_the_same_budget_and_a_resume_reuses_them(tmp_pat
     strategies = ["optuna+asha", "random+asha", "random+fifo", "optuna+hyperband"] + (
         ["bohb"] if bohb_available() else [])
     out = tmp_path / "bench"
-    args = ["--task", SYNTHETIC, "--seeds", "0", "--trials", "30", "--max-epochs", "3", "--epoch-budget", "6",
+    args = ["--task", SYNTHETIC, "--data-dir", "generated", "--seeds", "0", "--trials", "30", "--max-epochs", "3",
+            "--epoch-budget", "6",
             "--time-budget", "0", "--strategies", *strategies]
     done = bench(out, *args)
     assert done.returncode == 0, done.stderr[-3000:]

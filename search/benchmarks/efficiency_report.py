@@ -79,8 +79,9 @@ def write_report(runs: list[Run], settings: dict[str, Any], out: Path, stem: str
     sign = 1 if metric.mode == "max" else -1  # a gap in the metric, turned so that positive is better
     lines = [f"## {title}", "", f"`{settings['command']}`", "",
              f"- Machine: {settings['machine']['cpu']}, {settings['machine']['cpu_count']} cores, one trial at a "
-             f"time on {settings['threads']} torch thread; load average (1 min) {settings['load']['start']} at the "
-             f"start, {settings['load']['end']} at the end (each run's in the CSV).",
+             f"time on {settings['threads']} torch thread; load average (1 min) {settings['load']['start']} when the "
+             f"first search started, {settings['load']['end']} when the last ended, at most "
+             f"{settings['load'].get('highest')} at any search's start or end (each search's in the CSV).",
              f"- Task `{settings['task']}`; every strategy: the same space, trial function and seed, "
              f"{settings['max_epochs']} epochs at most per trial, rungs from {settings['grace_period']:g} epoch by "
              f"{settings['reduction_factor']}, a budget of "
@@ -93,6 +94,7 @@ def write_report(runs: list[Run], settings: dict[str, Any], out: Path, stem: str
              "minus ours (Welch's t); the test score of a pick is measured once, for this report only.", ""]
     for note in settings.get("notes", []):
         lines.append(f"- Note: {note}")
+    lines += [""] if settings.get("notes") else []
     lines += ["| strategy | what | seeds | trials | trial-epochs | wall (s) | start-up (s) | overhead per trial (s) "
               f"| best val at {budget:g} trial-epochs | best val at {wall:.0f} s | test of pick |",
               "|---" * 11 + "|"]
@@ -129,8 +131,9 @@ def write_report(runs: list[Run], settings: dict[str, Any], out: Path, stem: str
                                [r.overhead_per_trial_s for r in by[LOCAL]], 1, "s", lambda g: -g)
             startup, _ = gap_line("start-up", [r.startup_s for r in ours], [r.startup_s for r in by[LOCAL]], 1, "s",
                                   lambda g: -g)
-            lines.append(f"- Overhead: {text}; {startup} (one trial-epoch trained in "
-                         f"{mean(r.train_s / max(r.trial_epochs, 1) for r in ours):.3f} s on average under ours).")
+            lines.append(f"- Overhead (a verdict here is plain Optuna's): {text}; {startup} (one trial-epoch "
+                         f"trained in {mean(r.train_s / max(r.trial_epochs, 1) for r in ours):.3f} s on average under "
+                         "ours).")
     concluded = conclusion(verdicts, len(by.get(REFERENCE, [])), budget, wall)
     lines += ["", "### Conclusion", "", *concluded]
     lines += ["", f"![anytime curves]({stem}.png)", "", f"Per run: `{stem}.csv`; curves and settings: `{stem}.json`."]
@@ -142,7 +145,8 @@ def write_report(runs: list[Run], settings: dict[str, Any], out: Path, stem: str
     write_text_atomically(out / f"{stem}.json", json.dumps({
         "settings": settings, "budget_trial_epochs": budget, "equal_wall_seconds": wall, "conclusion": concluded,
         "strategies": {s: STRATEGIES[s].what for s in strategies}, "verdicts": verdicts,
-        "runs": [{**r.row(), "load": r.load, "curve": r.curve} for r in runs]}, indent=1, default=str) + "\n")
+        "runs": [{**r.row(), "load": r.load, "curve": r.curve} for r in runs]}, separators=(",", ":"), default=str)
+        + "\n")  # compact: the curves hold every report of every search
     plot(by, budget, wall, out / f"{stem}.png", metric.label, title, scale)
     return lines
 

@@ -66,6 +66,7 @@ class Run:
     test_of_pick: float | None
     test_error: float | None  # binomial standard error of test_of_pick
     load: dict[str, float | None] = field(default_factory=dict)  # 1-minute load average at its start and end
+    started_at: float = 0.0  # seconds since the epoch
     curve: list[tuple[float, float, float]] = field(default_factory=list)  # (trial-epochs, seconds, best so far)
 
     @property
@@ -128,7 +129,7 @@ def anytime_curve(reports: list[dict[str, Any]], metric, started_at: float) -> l
         spent += max(0.0, r["epoch"] - last.get(r["trial"], 0.0))
         last[r["trial"]] = max(last.get(r["trial"], 0.0), r["epoch"])
         best = r[metric.name] if metric.better(r[metric.name], best) else best
-        curve.append((round(spent, 6), max(0.0, r["reported_at"] - started_at), best))
+        curve.append((round(spent, 6), round(max(0.0, r["reported_at"] - started_at), 3), best))
     return curve
 
 
@@ -198,7 +199,7 @@ def read_run(task: Task, strategy: str, seed: int, out: Path, data, device) -> R
                train_s=sum(r["epoch_seconds"] for r in reports), stopped_by=stopped,
                ended_s=curve[-1][1] if curve else 0.0,
                best_val=summary.best_score(metric.best_key), test_of_pick=test, test_error=error,
-               load=side["load"], curve=curve)
+               load=side["load"], started_at=side["started_at"], curve=curve)
 
 
 def finished(strategy: str, seed: int, out: Path) -> bool:

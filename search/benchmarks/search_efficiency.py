@@ -25,7 +25,6 @@ from pathlib import Path
 
 from experiments.core.checkpoints import write_text_atomically
 from experiments.core.cli import UsageError, command_line, machine_info, run_cli
-from experiments.core.machine_load import load_average
 from experiments.tasks import get_task
 from search.cli import BOHB_PACKAGES, build_parser, check_args
 from search.errors import library_error
@@ -127,6 +126,14 @@ def keep_settings(args: argparse.Namespace) -> None:
     write_text_atomically(path, json.dumps(settings_of(args), indent=1) + "\n")
 
 
+def searches_load(runs) -> dict:
+    """The 1-minute load average when the first search started and the last one ended, and the highest sampled at
+    any search's start or end (this command may only have read them back)."""
+    first, last = min(runs, key=lambda r: r.started_at), max(runs, key=lambda r: r.started_at)
+    values = [v for r in runs for v in r.load.values() if v is not None]
+    return {"start": first.load.get("start"), "end": last.load.get("end"), "highest": max(values, default=None)}
+
+
 def main(argv: list[str] | None = None) -> int:
     from experiments.core.training import pick_device
     from search.benchmarks.efficiency_report import write_report
@@ -136,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
     if "bohb" in args.strategies and not bohb_available():
         raise UsageError("bohb needs hpbandster and ConfigSpace: pip install -e '.[bench]'")
     check_searches(args)
-    task, load_at_start = args.task, load_average()
+    task = args.task
     data = task.load_data(args.data_dir, args.subset or None, 0)  # loads, or says why not, before anything is written
     keep_settings(args)
     import mlflow  # noqa: F401  imported once here, so the first search of this process pays no imports
@@ -153,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = {**settings_of(args), "seeds": args.seeds, "strategies": args.strategies, "threads": 1,
                 "command": command_line("search.benchmarks.search_efficiency") if argv is None else
                 "python -m search.benchmarks.search_efficiency " + " ".join(argv),
-                "machine": machine, "load": {"start": load_at_start, "end": load_average()}, "notes": args.notes}
+                "machine": machine, "load": searches_load(runs), "notes": args.notes}
     stem = "search_efficiency" if task.name == "imdb" else f"search_efficiency_{task.name}"
     title = f"Search efficiency on {task.name}: ours (Optuna TPE + ASHA on Ray Tune) against the alternatives"
     print("\n".join(write_report(runs, settings, args.out, stem, title, task.metric)))
