@@ -19,7 +19,7 @@ from search.errors import check_store
 # the flags a search is started with and keeps when resumed (the task adds its own: `search_settings`)
 SEARCH_SETTINGS = ("trials", "max_epochs", "grace_period", "reduction_factor", "report_every", "searcher",
                    "startup_trials", "scheduler", "seed", "subset", "cpus_per_trial", "gpus_per_trial", "refit",
-                   "refit_epochs", "refit_subset", "warm_start")
+                   "refit_epochs", "refit_subset", "warm_start", "epoch_budget")
 EPSILON = 1e-6  # epoch counts this close are equal: fractions of an epoch add up with rounding errors
 
 
@@ -62,6 +62,9 @@ def build_parser(task: Task) -> argparse.ArgumentParser:
         help="end the search phase after MIN minutes of search wall time (counted across resumes, like the "
              "summary's): running trials stop where they are, and the refit follows; also given to a resumed search; "
              + (f"default {budget:g}, 0: none" if budget else "default: none"))
+    add("--epoch-budget", type=float, default=None, metavar="N",
+        help="end the search phase once its trials have trained N trial-epochs in all (0 or unset: none); with "
+             "--concurrency 1 it ends exactly there, otherwise the running trials' reports in flight count too")
     add("--refit", type=int, default=d.get("refit", 1),
         help="after the search, train the K best configurations again on the full training split with a fresh "
              "seed and test each once, with the warm starts named as a preset or config JSON; the best refit (by "
@@ -91,11 +94,14 @@ def build_parser(task: Task) -> argparse.ArgumentParser:
     add("--name", default=None, help="search name; an existing name is resumed")
     add("--seed", type=int, default=0, help="seed of the sampler and of every trial")
     add("--resume", action="store_true", help="continue an interrupted search (--name, or the latest one)")
-    add("--searcher", choices=("optuna", "random"), default="optuna", help="Optuna TPE or Tune's random sampler")
+    add("--searcher", choices=("optuna", "random", "bohb"), default="optuna",
+        help="Optuna TPE, Tune's random sampler, or BOHB (Tune's TuneBOHB; needs --scheduler bohb and "
+             "`pip install -e .[bench]`)")
     add("--startup-trials", type=int, default=d.get("startup_trials"),
         help="random trials before Optuna's TPE starts modelling (default: "
              + (f"{d['startup_trials']}" if d.get("startup_trials") else "trials/4, clipped to 4..10") + ")")
-    add("--scheduler", choices=("asha", "fifo"), default="asha", help="ASHA early stopping or run every trial out")
+    add("--scheduler", choices=("asha", "fifo", "bohb"), default="asha",
+        help="ASHA early stopping, run every trial out, or Tune's HyperBandForBOHB (only with --searcher bohb)")
     add("--verbose", type=int, default=1, choices=(0, 1, 2), help="Tune's console output (0 quiet, 1 table)")
     add("--dry-run", action="store_true", help="print space, scheduler, resources and sample configs; train nothing")
     add("--dry-run-samples", type=int, default=5, help="configurations drawn from the space by --dry-run")
@@ -120,6 +126,12 @@ def check_args(args: argparse.Namespace) -> None:
         raise UsageError(f"--time-budget must be a positive number of minutes (0: none), got {args.time_budget:g}")
     if args.time_budget == 0:
         args.time_budget = None
+    if args.epoch_budget is not None and args.epoch_budget < 0:
+        raise UsageError(f"--epoch-budget must be a positive number of trial-epochs (0: none), "
+                         f"got {args.epoch_budget:g}")
+    if args.epoch_budget == 0:
+        args.epoch_budget = None
+    check_bohb(args)
     if args.refit < 0:
         raise UsageError(f"--refit must be 0 (no refit) or more, got {args.refit}")
     if args.subset == 0:  # the whole training split, where the task's default is a subset
@@ -165,6 +177,28 @@ def check_args(args: argparse.Namespace) -> None:
             raise UsageError(f"cannot reach the Ray cluster at {args.address}") from None
     if args.tracking_uri is not None:
         check_store(args.tracking_uri)
+
+
+BOHB_PACKAGES = ("hpbandster", "ConfigSpace")  # what Tune's TuneBOHB imports; the `bench` extra installs them
+
+
+def check_bohb(args: argparse.Namespace) -> None:
+    """BOHB is TuneBOHB and HyperBandForBOHB together (each relies on the other's pause and resume), needs two
+    optional packages, and may pause or stop any trial, a warm start too: each of these is refused here."""
+    if (args.searcher == "bohb") != (args.scheduler == "bohb"):
+        raise UsageError(f"BOHB is --searcher bohb with --scheduler bohb together, got --searcher {args.searcher} "
+                         f"--scheduler {args.scheduler}")
+    if args.searcher != "bohb":
+        return
+    import importlib.util
+
+    missing = [name for name in BOHB_PACKAGES if importlib.util.find_spec(name) is None]
+    if missing:
+        raise UsageError(f"--searcher bohb needs {' and '.join(missing)}: pip install -e '.[bench]' (or pip install "
+                         "hpbandster ConfigSpace)")
+    if args.warm_start:
+        raise UsageError("--warm-start works with --scheduler asha or fifo: HyperBandForBOHB would stop a warm start "
+                         "early")
 
 
 def option_strings(parser: argparse.ArgumentParser, dest: str) -> list[str]:

@@ -26,12 +26,15 @@ def dry_run(task: Task, space: SearchSpace, args: argparse.Namespace, points: li
     gpus = torch.cuda.device_count()
     parallel = plan_concurrency(args, cpus, gpus)
     where = f"cluster at {args.address}" if args.address else f"this machine ({cpus} CPUs, {gpus} GPUs)"
-    scheduler = (
-        f"ASHA on {task.metric.name} ({task.metric.mode}): max_t={args.max_epochs} epochs, grace period "
-        f"{args.grace_period:g}, reduction factor {args.reduction_factor}"
-        if args.scheduler == "asha" else f"FIFO: every trial runs {args.max_epochs} epochs"
-    )
-    sampler = f"optuna TPE after {args.startup_trials} random trials" if args.searcher == "optuna" else "random"
+    scheduler = {
+        "asha": f"ASHA on {task.metric.name} ({task.metric.mode}): max_t={args.max_epochs} epochs, grace period "
+                f"{args.grace_period:g}, reduction factor {args.reduction_factor}",
+        "bohb": f"HyperBandForBOHB on {task.metric.name} ({task.metric.mode}): max_t={args.max_epochs} epochs, "
+                f"reduction factor {args.reduction_factor}",
+        "fifo": f"FIFO: every trial runs {args.max_epochs} epochs",
+    }[args.scheduler]
+    sampler = {"optuna": f"optuna TPE after {args.startup_trials} random trials", "random": "random",
+               "bohb": "BOHB (TuneBOHB)"}[args.searcher]
     print(f"search space ({sampler}, seed {args.seed}):\n{space.describe()}\n")
     print(f"scheduler: {scheduler}")
     print(f"resources: {args.trials} trials, {parallel} in parallel on {where}; per trial "
@@ -44,6 +47,8 @@ def dry_run(task: Task, space: SearchSpace, args: argparse.Namespace, points: li
              f"{args.refit_epochs} epochs each, fresh seed" if args.refit else "none"))
     print("time budget: " + (f"the search phase ends after {args.time_budget:g} min (--time-budget 0: none)"
                              if args.time_budget else "none (the search runs every trial)"))
+    if args.epoch_budget:
+        print(f"trial-epoch budget: the search phase ends after {args.epoch_budget:g} trial-epochs in all")
     print(refit_cost(task, args, None, len(points)) + "\n")
     for index, point in enumerate(points, 1):
         print(f"  warm start {index}: {task.describe_sample(space.to_config({**space.constants, **point}), args)}")

@@ -53,7 +53,7 @@ from experiments.core.records import SEARCH_FILE, SearchRecord
 from experiments.core.space import SearchSpace
 from experiments.core.task import Task
 from search import ablation
-from search.cli import build_parser, check_args, given_settings, search_settings, typed_argv
+from search.cli import EPSILON, build_parser, check_args, given_settings, search_settings, typed_argv
 from search.dry_run import dry_run, refit_cost
 from search.importance import study_summary
 from search.outcome import finish, search_params, summarize_search
@@ -70,7 +70,7 @@ from search.storage import (
     storage_root,
     write_summary,
 )
-from search.strategy import drop_stale_study, make_scheduler, make_searcher
+from search.strategy import check_space, drop_stale_study, make_scheduler, make_searcher
 from search.trainable import run_trial
 from search.warm_start import is_warm_start, named_warm_starts, warm_start_points
 
@@ -152,8 +152,9 @@ def make_tuner(task: Task, args: argparse.Namespace, space: SearchSpace, state: 
     """Tune's Tuner for the search phase: restored from the folder when resuming, else a new one that samples
     `args.trials` trials (the warm-start `points` first) and stops them by the scheduler."""
     from ray import tune
+    from ray.tune.stopper import CombinedStopper
 
-    from search.schedulers import MetricCheck
+    from search.schedulers import EpochBudget, MetricCheck
 
     metric = task.metric
     trainable = tune.with_resources(
@@ -181,7 +182,8 @@ def make_tuner(task: Task, args: argparse.Namespace, space: SearchSpace, state: 
             name=state.name,
             storage_path=state.root,
             callbacks=[tracker],
-            stop=MetricCheck(metric.name),
+            stop=(MetricCheck(metric.name) if args.epoch_budget is None
+                  else CombinedStopper(MetricCheck(metric.name), EpochBudget(args.epoch_budget))),
             checkpoint_config=tune.CheckpointConfig(
                 num_to_keep=1, checkpoint_score_attribute=metric.name, checkpoint_score_order=metric.mode
             ),
@@ -220,6 +222,10 @@ def search_phase(task: Task, args: argparse.Namespace, state: SearchState, tuner
     previous = state.previous
     if previous and previous.command and previous.command != summary.command:
         summary.command, summary.resumed_with = previous.command, summary.command  # as first typed
+    if args.epoch_budget is not None and summary.trial_epochs >= args.epoch_budget - EPSILON:
+        summary.search_finished, summary.stopped_by_epoch_budget = True, args.epoch_budget
+        print(f"search {state.name}: its budget of {args.epoch_budget:g} trial-epochs is spent after "
+              f"{summary.trials} trials", flush=True)
     if out_of_time:  # the budget ends the search phase as surely as the last trial would
         summary.search_finished, summary.stopped_by_time_budget = True, args.time_budget
         print(f"search {state.name}: its {args.time_budget:g}-minute budget is spent after "
@@ -266,6 +272,7 @@ def main(task: Task, argv: list[str] | None = None) -> int:
         raise UsageError("--vary needs --ablate BASE")
     root = storage_root(args)
     space = task.space(args)
+    check_space(space, args)
     points = warm_start_points(task, space, args.warm_start, root) if args.warm_start else []
     if args.dry_run:
         return dry_run(task, space, args, points)

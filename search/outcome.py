@@ -35,6 +35,22 @@ def search_params(
     }
 
 
+def kept_best_checkpoint(results, metric) -> str | None:
+    """The best checkpoint of the best trial that kept one. A trial Hyperband (BOHB) had paused when a budget ended
+    the search can hold none (Tune: "No checkpoint exists in the trial directory"); the next best is taken then."""
+    ranked = sorted(results, key=lambda r: metric.sort_key(
+        metric.best_of(map(float, r.metrics_dataframe[metric.name].dropna()), key=float)
+        if r.metrics_dataframe is not None and metric.name in r.metrics_dataframe else None))
+    for result in ranked:
+        try:
+            checkpoint = result.get_best_checkpoint(metric.name, metric.mode)
+        except RuntimeError:
+            continue
+        if checkpoint is not None:
+            return checkpoint.path
+    return None
+
+
 def summarize_search(task: Task, args, results, name, experiment_path, tracker) -> SearchRecord:
     """The search phase's summary: ranked rows, the best checkpoint, counts; whether every trial has ended."""
     metric = task.metric
@@ -42,9 +58,7 @@ def summarize_search(task: Task, args, results, name, experiment_path, tracker) 
     best_checkpoint = None
     scored = [r for r in rows if r[metric.best_key] is not None]  # ranked best first
     if scored:
-        best = results.get_best_result(metric.name, metric.mode, scope="all")
-        checkpoint = best.get_best_checkpoint(metric.name, metric.mode)
-        best_checkpoint = checkpoint.path if checkpoint is not None else None
+        best_checkpoint = kept_best_checkpoint(results, metric)
     counts = {s: sum(r["status"] == s for r in rows) for s in ("COMPLETED", "STOPPED_EARLY", "ERROR", "INTERRUPTED")}
     return SearchRecord(
         search=name,

@@ -1,4 +1,5 @@
-"""ASHA that never stops the warm-start trials, and the stopper that ends a search whose trials miss its metric.
+"""ASHA that never stops the warm-start trials, the stopper that ends a search whose trials miss its metric, and
+the one that ends a search when its budget of trial-epochs is spent.
 
 A warm start says "this configuration is known to be good"; at ASHA's first rungs (a quarter epoch in) a good
 configuration with a long warm-up can still look weak, and plain ASHA drops it — measured on IMDB: the preset
@@ -54,3 +55,26 @@ class MetricCheck(Stopper):
 
     def stop_all(self) -> bool:
         return self.missing
+
+
+class EpochBudget(Stopper):
+    """Ends the search once its trials have trained `budget` trial-epochs in all: the trial whose report reaches it
+    stops there, and no other starts. It counts each trial's `epoch` as reported (a trial paused and resumed by
+    Hyperband goes on from its checkpoint, so nothing is counted twice). Tune saves the stopper with the
+    experiment, so a resumed search goes on counting from its last saved state."""
+
+    def __init__(self, budget: float) -> None:
+        self.budget = budget
+        self.epochs: dict[str, float] = {}  # trial id -> the last epoch it reported
+
+    @property
+    def spent(self) -> float:
+        return sum(self.epochs.values())
+
+    def __call__(self, trial_id: str, result: dict) -> bool:
+        if "epoch" in result:
+            self.epochs[trial_id] = max(self.epochs.get(trial_id, 0.0), float(result["epoch"]))
+        return self.stop_all()
+
+    def stop_all(self) -> bool:
+        return self.spent >= self.budget - 1e-6  # epochs add up with rounding errors (search.cli.EPSILON)

@@ -227,21 +227,6 @@ def test_committed_reports_name_no_path_outside_the_repository(report):
     assert not foreign, f"{report}: absolute paths in {foreign[:3]}"
 
 
-def test_search_efficiency_conclusion_counts_seeds_and_first_arrivals():
-    from search.benchmarks.search_efficiency import conclusion
-
-    def run(seed, epochs, at_budget, to_target):
-        return {"seed": seed, "trial_epochs": epochs, "best_at_budget": at_budget, "epochs_to_0.8": to_target}
-
-    ours = [run(0, 30, 0.81, 5), run(1, 40, 0.70, None)]
-    theirs = {0: run(0, 60, 0.79, None), 1: run(1, 60, 0.75, 9)}
-    lines = conclusion("optuna+asha", ours, theirs, [0.8], budget=30)
-    assert "higher best validation accuracy in 1 of 2 seeds" in lines[0] and "+2.00 to -5.00" not in lines[0]
-    assert "(gap -1.50 points on average, -5.00 to +2.00)" in lines[0] and "spent 0.58×" in lines[0]
-    assert lines[1] == "  - val 0.8: optuna+asha reached it first in 1 of 2 seeds, random+fifo in 1."
-    assert lines[2].endswith("no consistent advantage at this budget with 2 seeds.")
-
-
 def test_a_refit_gap_is_called_the_winners_curse_only_at_the_searchs_own_fidelity():
     from experiments.core.records import SearchRecord
     from experiments.reporting.prose import search_fidelity, search_section

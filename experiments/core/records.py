@@ -110,6 +110,7 @@ class SearchRecord(Record):
     refit_wall_seconds: float | None = None
     resumes: int = 0
     stopped_by_time_budget: float | None = None  # minutes, where the budget ended the search phase
+    stopped_by_epoch_budget: float | None = None  # trial-epochs, where --epoch-budget ended the search phase
     refit: list[dict[str, Any]] = field(default_factory=list)  # best validation first (search.refit)
     refit_top: int | None = None  # the --refit whose refit has ended
     optuna_storage: str | None = None

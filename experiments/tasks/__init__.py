@@ -18,6 +18,7 @@ from experiments.core.task import Task
 TASKS = {
     "imdb": "experiments.tasks.imdb.task",
     "cifar": "experiments.tasks.cifar.task",
+    "digits": "experiments.tasks.digits.task",  # a cheap MLP workload for search benchmarks
 }
 
 
