@@ -52,9 +52,12 @@ def tiny_search(tmp_path_factory, imdb_dir) -> tuple[Path, subprocess.CompletedP
     """One real 5-trial IMDB search, shared by the tests that inspect its results, store and exports."""
     workdir = tmp_path_factory.mktemp("search")
     env = {**os.environ, "TUNELAB_CACHE": str(workdir / "cache"), "PYTHONPATH": str(ROOT)}
-    # grace 1 and halving (not the task's 2 and thirds) give ASHA rungs enough to stop a trial of five
+    # a rung every half epoch from the first, halving (not the task's one rung at 2 epochs keeping a third): on
+    # tiny data every trial ends high, and only early scores tell them apart; one trial at a time makes the
+    # rungs' order, and so ASHA's decisions, the same on every run
     cmd = search_cmd("search.imdb", workdir, imdb_dir, "--trials", "5", "--max-epochs", "3", "--name", "s1",
-                     "--grace-period", "1", "--reduction-factor", "2", "--refit", "1", "--seed", "3")
+                     "--report-every", "0.5", "--grace-period", "0.5", "--reduction-factor", "2", "--refit", "1",
+                     "--seed", "3", "--concurrency", "1")
     return workdir, run(cmd, workdir, env), env
 
 
