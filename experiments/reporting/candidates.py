@@ -185,7 +185,7 @@ def _best_checkpoint_of(row: dict[str, Any], search: SearchRecord, metric: Metri
     if search.best_trial == row["trial_id"]:
         return Path(search.best_checkpoint)
     candidates = sorted(Path(row["path"]).glob(f"checkpoint_*/{METRICS_FILE}"))  # ties: the earliest
-    best = metric.best_of(candidates, key=lambda p: json.loads(p.read_text())[metric.name])
+    best = metric.best_of(candidates, key=lambda p: read_metrics(p.parent)[metric.name])
     return best.parent if best else None
 
 
