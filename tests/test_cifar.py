@@ -332,3 +332,10 @@ def test_cli_bad_config_exits_2_with_one_line(tmp_path):
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and "window_size 5" in lines[0]
     assert "Traceback" not in result.stderr
+
+
+def test_the_cpu_fast_path_trains_bf16_channels_last_and_records_it(data):
+    summary = train_vision({**TINY, "precision": "bf16"}, data)
+    assert summary["fixed"]["precision"] == "bf16 autocast" and summary["fixed"]["memory_format"] == "channels_last"
+    assert 0 <= summary["history"][-1]["val_accuracy"] <= 1
+    assert train_vision(dict(TINY), data)["fixed"]["memory_format"] == "contiguous"

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from experiments.benchmarks import imdb_fidelity as fidelity
-from experiments.benchmarks.fidelity import spearman
+from experiments.benchmarks.fidelity import difference_interval, seed_from_record, spearman, write_json_atomically
 
 
 def record(name: str, kind: str, scores: list[float], reviews: int, tokens: float) -> dict:
@@ -62,15 +62,15 @@ def test_collect_writes_the_record_and_a_resumed_study_trains_only_what_it_lacks
     early = [0.70, 0.72, 0.74, 0.73, 0.71, 0.705, 0.715, 0.735]
     for name, kinds in study(truths, early).items():
         for kind, run in kinds.items():
-            fidelity.write_json_atomically(runs / name / kind / "record.json", run)
+            write_json_atomically(runs / name / kind / "record.json", run)
     args = type("Args", (), {"runs_dir": runs, "record_dir": out})()
     assert fidelity.collect(args) == 0
     written = json.loads((out / "imdb_fidelity.json").read_text())
     assert written["configs"]["c2"]["full_val_accuracy"] == 0.88
     assert "**sub5k at 0.75 epoch(s)**" in (out / "imdb_fidelity.md").read_text()
     fresh = tmp_path / "fresh"
-    assert fidelity.seed_from_record(out / "imdb_fidelity.json", fresh) == 16
-    assert fidelity.seed_from_record(out / "imdb_fidelity.json", fresh) == 0
+    assert seed_from_record(out / "imdb_fidelity.json", fresh) == 16
+    assert seed_from_record(out / "imdb_fidelity.json", fresh) == 0
     assert json.loads((fresh / "c0" / "full" / "record.json").read_text()) == written["configs"]["c0"]["runs"]["full"]
 
 
@@ -84,3 +84,28 @@ def test_a_configuration_the_record_holds_keeps_its_fields_when_the_search_space
     assert fidelity.study_configs()["random_0"] != drawn
     configs = fidelity.study_configs(path)
     assert configs["random_0"] == drawn and "bigru1_wide_dropout" in configs and "random_1" in configs
+
+
+def test_the_schedules_are_compared_paired_at_each_early_point():
+    truths = [0.80, 0.85, 0.88, 0.86, 0.83, 0.81, 0.84, 0.87]
+    configs = {}
+    for index, truth in enumerate(truths):
+        name = f"c{index}"
+        cycle = [0.6] * 3 + [1.7 - truth] + [0.6] * 11 + [truth]  # at 1 epoch it ranks against the truth
+        const = [0.6] * 3 + [truth - 0.1] + [0.6] * 4  # at 1 epoch it ranks like the truth
+        configs[name] = {"full_val_accuracy": truth,
+                         "runs": {"full": record(name, "full", cycle, 22_600, 270.0),
+                                  "full_const": record(name, "full_const", const, 22_600, 270.0)}}
+    table = "\n".join(fidelity.schedule_lines({"configs": configs}))
+    row = next(line for line in table.splitlines() if line.startswith("| 1 |"))
+    assert row.startswith("| 1 | -1.00 | +1.00 | +2.00 [+2.00, +2.00] |")
+    assert fidelity.schedule_lines({"configs": {"c0": configs["c0"]}}) == [], "too few configurations to rank"
+
+
+def test_the_paired_difference_interval_holds_the_difference():
+    truth = [1, 2, 3, 4, 5, 6, 7, 8]
+    low, high = difference_interval([8, 7, 6, 5, 4, 3, 2, 1], truth, truth)
+    assert low == pytest.approx(2.0) and high == pytest.approx(2.0)
+    noisy = [1, 3, 2, 4, 6, 5, 8, 7]
+    low, high = difference_interval(noisy, truth, truth)
+    assert 0 <= low < high <= 1

@@ -31,22 +31,28 @@ validation split is read: the test split decides nothing here.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
-import os
 import random
-import sys
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from experiments.benchmarks.fidelity import ENOUGH_CONFIGS, GOOD_RANKING, cheapest_good, rank_proxies
-from experiments.core.checkpoints import write_text_atomically
+from experiments.benchmarks.fidelity import (
+    ENOUGH_CONFIGS,
+    GOOD_RANKING,
+    cheapest_good,
+    collect_study,
+    difference_interval,
+    plot_study,
+    rank_proxies,
+    run_share,
+    spearman,
+    study_main,
+    train_and_record,
+)
 from experiments.core.cli import run_cli
-from experiments.core.errors import UsageError
 from experiments.core.records import SearchRecord, read_record
 
 RUNS_DIR = Path("outputs/benchmarks/imdb_fidelity")
@@ -61,6 +67,7 @@ PRESETS = ("gru2_maxmean", "bigru1_maxmean", "bigru1_wide_dropout", "gru1_wide",
            "gru2_batch128_lr4e-3")  # every preset but seed_default, the course's 10-epoch constant-rate start
 SEARCH_TOP = 2  # the best distinct configurations of the committed main-job search
 RANDOM_DRAWS = 2
+REPORT_EVERY = 0.25  # validated every quarter epoch
 
 
 @dataclass(frozen=True)
@@ -121,105 +128,28 @@ def _nested(fields: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in ExperimentConfig.normalize_values(dict(fields)).items()}
 
 
-class CurveReporter:
-    """Keeps the latest report's checkpoint (resume point) and prints one line per quarter epoch."""
-
-    report_every = 0.25
-
-    def __init__(self, run_dir: Path) -> None:
-        self.run_dir = run_dir
-
-    def report(self, metrics: dict[str, float], checkpoint_dir: str) -> None:
-        from experiments.core.checkpoints import replace_dir_atomically
-        from experiments.core.reporters import format_metrics
-
-        replace_dir_atomically(checkpoint_dir, self.run_dir / "state")
-        print(f"{self.run_dir.name}: {format_metrics(metrics)}", flush=True)
-
-    def resume_from(self) -> str | None:
-        state = self.run_dir / "state"
-        return str(state) if (state / "trainer_state.pt").is_file() else None
-
-
-def write_json_atomically(path: Path, value: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_text_atomically(path, json.dumps(value, indent=1) + "\n")
-
-
 def train_one(name: str, fields: dict[str, Any], run: Run, data_dir: str, runs_dir: Path) -> None:
     """One run to its end, resuming from its last report; writes `record.json` when done."""
-    import shutil
-
     from data_pipes import imdb
-    from experiments.core.cli import machine_info
     from experiments.tasks.imdb.config import ExperimentConfig
     from experiments.tasks.imdb.trial import train_imdb
 
-    run_dir = runs_dir / name / run.kind
-    if (run_dir / "record.json").is_file():
+    if (runs_dir / name / run.kind / "record.json").is_file():
         return
-    run_dir.mkdir(parents=True, exist_ok=True)
     data = imdb.load(data_dir, subset=run.subset, seed=SEARCH_SEED)
     config = ExperimentConfig.from_dict({**fields, "config_name": name, "epochs": run.epochs, "seed": run.seed,
                                          "lr_schedule": run.schedule, "max_len": run.max_len})
-    tokens = float(np.minimum(data.train.lengths, run.max_len).mean())
-    load_start, started = os.getloadavg()[0], time.perf_counter()
-    result = train_imdb(config, data, CurveReporter(run_dir))
-    record = {
-        "config_name": name, "run": asdict(run), "config": config.to_dict(),
-        "train_reviews": len(data.train), "mean_tokens_read": tokens,
-        # reports come every quarter of an epoch's steps: the nominal epoch names the same point for every
-        # batch size (the recorded one is rounded to whole steps)
-        "curve": [{"epoch": (index + 1) * CurveReporter.report_every, "at_step_epoch": h["epoch"],
-                   "val_accuracy": h["val_accuracy"], "val_loss": h["val_loss"]}
-                  for index, h in enumerate(result["history"])],
-        "train_seconds": result["train_seconds"],
-        "wall_seconds_this_process": time.perf_counter() - started,
-        "load_average_start": load_start, "load_average_end": os.getloadavg()[0],
-        "machine": machine_info(), "precision": "fp32",
-    }
-    write_json_atomically(run_dir / "record.json", record)
-    shutil.rmtree(run_dir / "state", ignore_errors=True)
-
-
-def seed_from_record(record: Path, runs_dir: Path) -> int:
-    """The runs a committed record holds count as done: a study resumed on a fresh machine trains only the rest."""
-    if not record.is_file():
-        return 0
-    seeded = 0
-    for name, entry in json.loads(record.read_text())["configs"].items():
-        for kind, run in entry["runs"].items():
-            if not (runs_dir / name / kind / "record.json").is_file():
-                write_json_atomically(runs_dir / name / kind / "record.json", run)
-                seeded += 1
-    return seeded
+    train_and_record(runs_dir / name / run.kind, REPORT_EVERY, lambda reporter: train_imdb(config, data, reporter), {
+        "config_name": name, "run": asdict(run), "config": config.to_dict(), "train_reviews": len(data.train),
+        "mean_tokens_read": float(np.minimum(data.train.lengths, run.max_len).mean()), "precision": "fp32"})
 
 
 def run_study(args: argparse.Namespace) -> int:
-    import torch
-
-    torch.set_num_threads(args.threads)
-    seeded = seed_from_record(args.record_dir / f"{STEM}.json", args.runs_dir)
-    if seeded:
-        print(f"{seeded} finished run(s) taken from {args.record_dir / f'{STEM}.json'}")
-    configs = study_configs(args.record_dir / f"{STEM}.json")
-    names = list(configs)[args.worker::args.workers]
-    for name in names:
-        for run in RUNS:
-            train_one(name, configs[name], run, args.data_dir, args.runs_dir)
-    return 0
+    return run_share(args, STEM, study_configs, lambda configs, worker, workers: list(configs)[worker::workers],
+                     RUNS, train_one)
 
 
 # ---------------------------------------------------------------------------------------------------- collect
-
-def load_records(runs_dir: Path) -> dict[str, dict[str, dict[str, Any]]]:
-    """config name → run kind → record, for the finished runs."""
-    records: dict[str, dict[str, dict[str, Any]]] = {}
-    for path in sorted(runs_dir.glob("*/*/record.json")):
-        record = json.loads(path.read_text())
-        records.setdefault(record["config_name"], {})[record["run"]["kind"]] = record
-    return records
-
 
 def proxies(records: dict[str, dict[str, dict[str, Any]]]) -> list[dict[str, Any]]:
     """This study's proxies: every run kind's report points, against the full run's score at the refit budget."""
@@ -227,37 +157,9 @@ def proxies(records: dict[str, dict[str, dict[str, Any]]]) -> list[dict[str, Any
 
 
 def collect(args: argparse.Namespace) -> int:
-    records = load_records(args.runs_dir)
-    if not records:
-        raise UsageError(f"no finished runs under {args.runs_dir}: run `... imdb_fidelity run` first")
-    rows = proxies(records)
-    truth = {n: r["full"]["curve"][-1]["val_accuracy"] for n, r in records.items() if "full" in r}
-    out = args.record_dir
-    out.mkdir(parents=True, exist_ok=True)
-    study = {
-        "command": "python -m experiments.benchmarks.imdb_fidelity collect",
-        "truth": "validation accuracy after the refit budget (all training reviews, 4 epochs, one-cycle, seed 1000)",
-        "configs": {n: {"full_val_accuracy": truth.get(n), "runs": r} for n, r in records.items()},
-        "proxies": rows,
-    }
-    write_json_atomically(out / f"{STEM}.json", study)
-    with open(out / f".{STEM}.csv.tmp", "w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["proxy", "epoch", "cost_full_epochs", "configs", "spearman", "low_90", "high_90",
-                         "best_by_proxy", "its_full_val"])
-        for row in rows:
-            writer.writerow([row["proxy"], row["epoch"], f"{row['cost_full_epochs']:.3f}", row["configs"],
-                             f"{row['spearman']:.3f}", f"{row['interval_90'][0]:.3f}",
-                             f"{row['interval_90'][1]:.3f}", row["best_by_proxy"], f"{row['its_full_val']:.4f}"])
-    os.replace(out / f".{STEM}.csv.tmp", out / f"{STEM}.csv")
-    plot(study, out / f"{STEM}.png")
-    write_text_atomically(out / f"{STEM}.md", section(study) + "\n")
-    for row in rows:
-        print(f"{row['proxy']:>14} @ {row['epoch']:<5} cost {row['cost_full_epochs']:.2f} full epochs  "
-              f"n={row['configs']}  spearman {row['spearman']:+.2f} [{row['interval_90'][0]:+.2f}, "
-              f"{row['interval_90'][1]:+.2f}]")
-    print(f"wrote {out / STEM}.json, .csv, .md, .png")
-    return 0
+    return collect_study(args, STEM, [run.kind for run in RUNS], REFIT_EPOCHS,
+                         "validation accuracy after the refit budget (all training reviews, 4 epochs, one-cycle, "
+                         "seed 1000)", section, plot)
 
 
 def section(study: dict[str, Any]) -> str:
@@ -299,6 +201,7 @@ def section(study: dict[str, Any]) -> str:
               "epochs) ranks with Spearman "
               + " and ".join(f"{r['spearman']:+.2f} at {r['epoch']:g} epoch(s)" for r in today)
               + f" over {today[0]['configs']} configurations." if today else ""]
+    lines += schedule_lines(study)
     lines += ["", f"Best configuration at full budget: `{best}`." if best else "",
               (f"The cheapest proxy ranking with Spearman ≥ {GOOD_RANKING}: **{chosen['proxy']} at {chosen['epoch']:g} "
                f"epoch(s)**, {chosen['spearman']:+.2f} over {chosen['configs']} configurations, at "
@@ -307,6 +210,30 @@ def section(study: dict[str, Any]) -> str:
                "configurations with its interval above zero: the study names no default yet."), "",
               f"![Search fidelity]({STEM}.png)", ""]
     return "\n".join(lines)
+
+
+def schedule_lines(study: dict[str, Any]) -> list[str]:
+    """Item 2 of the study: at each early point, does a score taken at the working rate (`full_const`: short
+    warm-up, then constant) rank better than one taken under the one-cycle schedule that spans 4 epochs (`full`)?
+    Both train all reviews with the refit's seed; only the schedule differs, so the two are compared paired."""
+    runs = {n: c["runs"] for n, c in study["configs"].items() if "full" in c["runs"] and "full_const" in c["runs"]}
+    if len(runs) < 3:
+        return []
+    curve = {(n, kind): {p["epoch"]: p["val_accuracy"] for p in r[kind]["curve"]} for n, r in runs.items()
+             for kind in ("full", "full_const")}
+    truth = [curve[n, "full"][REFIT_EPOCHS] for n in runs]
+    points = sorted(set.intersection(*(set(curve[n, "full_const"]) for n in runs)))
+    lines = ["", f"Schedules at the same work ({len(runs)} configurations, all training reviews, the refit's seed; "
+             f"Spearman with the {REFIT_EPOCHS}-epoch truth; the difference's interval draws the same "
+             "configurations for both):", "",
+             f"| at epoch | one-cycle over {REFIT_EPOCHS} epochs (`full`) | warm-up then constant (`full_const`) | "
+             "constant − one-cycle [90 %] |", "|---|---|---|---|"]
+    for epoch in points:
+        cycle, const = [curve[n, "full"][epoch] for n in runs], [curve[n, "full_const"][epoch] for n in runs]
+        low, high = difference_interval(cycle, const, truth)
+        lines.append(f"| {epoch:g} | {spearman(cycle, truth):+.2f} | {spearman(const, truth):+.2f} | "
+                     f"{spearman(const, truth) - spearman(cycle, truth):+.2f} [{low:+.2f}, {high:+.2f}] |")
+    return lines
 
 
 def main_job_rung() -> str:
@@ -320,61 +247,15 @@ def main_job_rung() -> str:
 
 
 def plot(study: dict[str, Any], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figure, (curves, ranks) = plt.subplots(1, 2, figsize=(13, 5))
-    for name, entry in study["configs"].items():
-        if "full" in entry["runs"]:
-            curve = entry["runs"]["full"]["curve"]
-            curves.plot([p["epoch"] for p in curve], [p["val_accuracy"] for p in curve], marker=".", label=name)
-    curves.set(xlabel="epoch (all 22,600 training reviews)", ylabel="validation accuracy",
-               title="Full-budget learning curves", ylim=(0.5, 0.92))
-    curves.legend(fontsize=7)
-    for kind in [run.kind for run in RUNS]:
-        rows = [r for r in study["proxies"] if r["proxy"] == kind]
-        if rows:
-            ranks.plot([r["cost_full_epochs"] for r in rows], [r["spearman"] for r in rows], marker="o", label=kind)
-    ranks.axhline(0, color="grey", lw=0.5)
-    ranks.set(xlabel="proxy cost (full-data epochs at 800 tokens)", ylabel="Spearman with the full-budget val",
-              title="What each proxy's ranking is worth", ylim=(-1, 1))
-    ranks.legend(fontsize=8)
-    figure.tight_layout()
-    staging = path.with_name(f".{path.stem}.tmp.png")
-    figure.savefig(staging, dpi=110)
-    plt.close(figure)
-    os.replace(staging, path)
+    plot_study(study, path, [run.kind for run in RUNS],
+               {"xlabel": "epoch (all 22,600 training reviews)", "title": "Full-budget learning curves",
+                "ylim": (0.5, 0.92)},
+               "proxy cost (full-data epochs at 800 tokens)", "the full-budget val")
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    commands = parser.add_subparsers(dest="command", required=True)
-    run = commands.add_parser("run", help="train this worker's share of the study's runs (resumable)")
-    run.add_argument("--data-dir", required=True, help="IMDB laid out like the hub repository")
-    run.add_argument("--worker", type=int, default=0)
-    run.add_argument("--workers", type=int, default=1, help="processes sharing the configurations")
-    run.add_argument("--threads", type=int, default=1, help="torch threads of this process")
-    run.add_argument("--runs-dir", type=Path, default=RUNS_DIR)
-    run.add_argument("--record-dir", type=Path, default=RECORD_DIR, help="where the committed record is read from")
-    gather = commands.add_parser("collect", help="the rank correlations and the committed record")
-    gather.add_argument("--runs-dir", type=Path, default=RUNS_DIR)
-    gather.add_argument("--record-dir", type=Path, default=RECORD_DIR)
-    args = parser.parse_args(argv)
-    try:
-        if args.command == "run":
-            if not 0 <= args.worker < args.workers:
-                raise UsageError(f"--worker must be in [0, {args.workers}), got {args.worker}")
-            if args.threads < 1:
-                raise UsageError(f"--threads must be >= 1, got {args.threads}")
-            if not Path(args.data_dir).is_dir():
-                raise UsageError(f"--data-dir {args.data_dir} is not a folder")
-            return run_study(args)
-        return collect(args)
-    except UsageError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    return study_main(argv, "python -m experiments.benchmarks.imdb_fidelity", __doc__.split("\n\n")[0],
+                      "IMDB laid out like the hub repository", RUNS_DIR, RECORD_DIR, run_study, collect)
 
 
 if __name__ == "__main__":

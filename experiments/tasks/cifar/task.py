@@ -266,4 +266,5 @@ TASK = Task(
     ),
     comparison=comparison,
     plots=plots,
+    attachments=("cifar_fidelity",),
 )
