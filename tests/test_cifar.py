@@ -339,3 +339,25 @@ def test_the_cpu_fast_path_trains_bf16_channels_last_and_records_it(data):
     assert summary["fixed"]["precision"] == "bf16 autocast" and summary["fixed"]["memory_format"] == "channels_last"
     assert 0 <= summary["history"][-1]["val_accuracy"] <= 1
     assert train_vision(dict(TINY), data)["fixed"]["memory_format"] == "contiguous"
+
+
+def test_vit_and_swin_accuracies_compare_only_under_one_recipe():
+    """A GPU-trained Swin leads a CPU-trained ViT by far: the report compares the pair trained alike instead."""
+    from experiments.reporting.candidates import Candidate
+    from experiments.tasks.cifar.config import resolve_vision_config
+    from experiments.tasks.cifar.task import comparison
+
+    def candidate(name: str, preset: str, family: str, test: float, machine: dict) -> Candidate:
+        return Candidate("cifar", family, name, "one-config run", resolve_vision_config(preset).to_dict(), test,
+                         test, 80, 60.0, 1_000_000, 1000.0, [], Path(name), machine=machine)
+
+    gpu, cpu = {"gpu": "H200"}, {"cpu": "AMD EPYC", "torch_threads": 2}
+    ranked = [candidate("swin_gpu", "swin_small_p2", "swin", 0.82, gpu), candidate("vit_cpu", "vit_small_p4", "vit",
+              0.55, cpu), candidate("swin_cpu", "swin_small_p2", "swin", 0.53, cpu)]
+    lines = comparison(ranked)
+    assert any("trained under different recipes" in line for line in lines)
+    accuracy = next(line for line in lines if line.startswith("Accuracy:"))
+    assert "VIT `vit_cpu` leads SWIN `swin_cpu`" in accuracy
+    lonely = comparison(ranked[:2])
+    assert any(line.startswith("No ViT and Swin trained") for line in lonely)
+    assert not any(line.startswith("Accuracy:") for line in lonely)

@@ -39,6 +39,9 @@ def comparison(ranked: list) -> list[str]:
             f"second as Swin ({vit.throughput:.0f} vs {swin.throughput:.0f} img/s): {tokens['vit']} patch "
             f"tokens under global attention against {tokens['swin']} in Swin's first stage."
         )
+    vit, swin, note = same_recipe_pair(ranked, vit, swin)
+    if note:
+        text.append(note)
     if vit and swin:
         first, second = sorted((vit, swin), key=lambda e: -e.test_score)
         gap, error = gap_and_error(first.test_score, second.test_score, TEST_IMAGES)
@@ -59,6 +62,33 @@ def comparison(ranked: list) -> list[str]:
             "a lower bound beyond weights and optimizer state, the same on any device."
         )
     return text + starting_configs()
+
+
+def recipe(entry: Any) -> tuple[str, Any, Any]:
+    """What an accuracy compares under: the device, the epochs and the batch size."""
+    return throughput_setting(entry.machine), entry.config.get("epochs"), entry.config.get("batch_size")
+
+
+def same_recipe_pair(ranked: list, vit: Any, swin: Any) -> tuple[Any, Any, str]:
+    """The ViT and Swin whose accuracies compare: each family's best when both trained under one recipe, else the
+    first pair in validation order that did (and a line saying so), else none."""
+    if not (vit and swin) or recipe(vit) == recipe(swin):
+        return vit, swin, ""
+    for entry in ranked:
+        other = next((e for e in ranked if e.family != entry.family and recipe(e) == recipe(entry)), None)
+        if other is not None:
+            pair = sorted((entry, other), key=lambda e: e.family)  # swin < vit
+            return pair[1], pair[0], (
+                f"The best ViT (`{vit.name}`) and the best Swin (`{swin.name}`) trained under different recipes "
+                f"({describe_recipe(vit)}; {describe_recipe(swin)}), so their accuracies are not compared; the "
+                f"best pair trained under one recipe is compared instead ({describe_recipe(entry)}).")
+    return None, None, ("No ViT and Swin trained on the same device for the same epochs and batch size: their "
+                        "accuracies are not compared.")
+
+
+def describe_recipe(entry: Any) -> str:
+    device, epochs, batch = recipe(entry)
+    return f"{entry.family.upper()} {epochs} epochs at batch {batch} on {device}"
 
 
 def training_budget(entry: Any) -> str:
@@ -109,7 +139,8 @@ def gmacs(config: dict[str, Any]) -> float:
 
 def plots(ranked: list, folder: Path) -> list[tuple[str, str]]:
     """Test accuracy against size and against MACs per image (device-independent: throughputs measured on a
-    GPU and on a CPU never share an axis), one colour per family; the best model's confusion matrix."""
+    GPU and on a CPU never share an axis), one colour per family and one marker per device, named in the legend;
+    the best model's confusion matrix."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -119,12 +150,17 @@ def plots(ranked: list, folder: Path) -> list[tuple[str, str]]:
     points = [e for e in ranked if e.params]
     if points:
         fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
-        for name in sorted({e.family for e in points}):
-            group = [e for e in points if e.family == name]
+        colours = {name: f"C{index}" for index, name in enumerate(sorted({e.family for e in points}))}
+        for name, device in sorted({(e.family, device_kind(e)) for e in points}):
+            marker = {"GPU": "o", "CPU": "x"}.get(device, "s")
+            group = [e for e in points if e.family == name and device_kind(e) == device]
             accuracy = [e.test_score for e in group]
-            left.scatter([e.params / 1e6 for e in group], accuracy, label=name.upper())
-            right.scatter([gmacs(e.config) for e in group], accuracy, label=name.upper())
-        left.set(xlabel="parameters (M)", ylabel="test accuracy", title="Accuracy vs size")
+            label = f"{name.upper()}, {device}"
+            left.scatter([e.params / 1e6 for e in group], accuracy, label=label, color=colours[name], marker=marker)
+            right.scatter([gmacs(e.config) for e in group], accuracy, label=label, color=colours[name],
+                          marker=marker)
+        left.set(xlabel="parameters (M)", ylabel="test accuracy",
+                 title="Accuracy vs size (GPU and CPU runs differ in epochs)")
         right.set(xlabel="GMACs per image (forward)", ylabel="test accuracy", title="Accuracy vs compute")
         for ax in (left, right):
             ax.grid(alpha=0.3)
@@ -138,6 +174,11 @@ def plots(ranked: list, folder: Path) -> list[tuple[str, str]]:
         name = plot_confusion(best, folder / "confusion_matrix.png")
         written.append((f"Test confusion matrix of `{best.name}`", name))
     return written
+
+
+def device_kind(entry: Any) -> str:
+    """GPU or CPU, for a plot's legend: the runs of one device share a budget far more than runs across two."""
+    return "GPU" if entry.machine.get("gpu") else "CPU" if entry.machine.get("cpu") else "device not recorded"
 
 
 def plot_confusion(entry, path: Path) -> str:
