@@ -55,3 +55,14 @@ def test_collect_ranks_the_proxies_and_writes_the_section(tmp_path):
     section = (out / "cifar_fidelity.md").read_text()
     assert "**full at 0.5 epoch(s)**" in section and "Best configuration at the longer budget: `c2`" in section
     assert (out / "cifar_fidelity.csv").read_text().startswith("proxy,epoch")
+
+
+def test_parity_compares_the_fast_path_with_fp32_once_both_runs_finished():
+    name, run = study.PARITY
+    fast = record(name, "swin", "full", [0.5] * 11 + [0.6], 45_000, 6)
+    slow = {**record(name, "swin", run.kind, [0.5] * 11 + [0.61], 45_000, 6), "train_seconds": 540.0,
+            "precision": "fp32"}
+    assert study.parity_lines({name: {"runs": {"full": fast}}}) == []
+    line = study.parity_lines({name: {"runs": {"full": fast, run.kind: slow}}})[-1]
+    assert "val 0.6000 under bf16 in 6.0 min of training against 0.6100 under fp32 in 9.0 min (1.50× the time" in line
+    assert "standard error here is 0.69 points" in line
