@@ -228,19 +228,33 @@ def schedule_lines(study: dict[str, Any]) -> list[str]:
              "configurations for both):", "",
              f"| at epoch | one-cycle over {REFIT_EPOCHS} epochs (`full`) | warm-up then constant (`full_const`) | "
              "constant − one-cycle [90 %] |", "|---|---|---|---|"]
+    rung = main_job_defaults()["grace_period"]
+    verdict = ""
     for epoch in points:
         cycle, const = [curve[n, "full"][epoch] for n in runs], [curve[n, "full_const"][epoch] for n in runs]
         low, high = difference_interval(cycle, const, truth)
+        difference = spearman(const, truth) - spearman(cycle, truth)
         lines.append(f"| {epoch:g} | {spearman(cycle, truth):+.2f} | {spearman(const, truth):+.2f} | "
-                     f"{spearman(const, truth) - spearman(cycle, truth):+.2f} [{low:+.2f}, {high:+.2f}] |")
-    return lines
+                     f"{difference:+.2f} [{low:+.2f}, {high:+.2f}] |")
+        if epoch == rung:
+            better = "warm-up then constant" if low > 0 else "one-cycle" if high < 0 else None
+            verdict = (f"At the main job's rung ({rung:g} epochs) the difference is {difference:+.2f}, 90 % interval "
+                       f"[{low:+.2f}, {high:+.2f}]: "
+                       + (f"{better} ranks measurably better there." if better else
+                          "neither schedule ranks measurably better, so trials keep the one-cycle schedule, the one "
+                          "a trial that finishes is trained under to the end."))
+    return lines + (["", verdict] if verdict else [])
+
+
+def main_job_defaults() -> dict[str, Any]:
+    from experiments.tasks.imdb.task import TASK
+
+    return TASK.search_defaults
 
 
 def main_job_rung() -> str:
     """Where the main job's search ranks today, read from the task's defaults (not restated here)."""
-    from experiments.tasks.imdb.task import TASK
-
-    defaults = TASK.search_defaults
+    defaults = main_job_defaults()
     data = f"{defaults['subset']:,} reviews" if defaults.get("subset") else "all training reviews"
     return (f"The main job ranks on {data} at ASHA's first rung, {defaults['grace_period']:g} epoch(s) of a "
             f"{defaults['max_epochs']}-epoch schedule (`search_defaults` in `experiments/tasks/imdb/task.py`).")
