@@ -74,3 +74,12 @@ def test_no_other_module_names_a_record_file():
              for path in sorted((ROOT / folder).rglob("*.py")) if path.name != "records.py"
              for n, line in enumerate(path.read_text().splitlines(), 1) if literal.search(line)]
     assert not named, named
+
+
+def test_a_recorded_flag_is_read_whole_in_either_spelling():
+    from experiments.core.cli import command_flag
+
+    command = "python -m search.imdb --refit-subset 300 --subset=2000 --max-epochs 4 --name 'a b'"
+    assert command_flag(command, "--subset") == "2000", "--refit-subset is another flag"
+    assert command_flag(command, "--refit-subset") == "300" and command_flag(command, "--name") == "a b"
+    assert command_flag(command, "--seed") is None and command_flag("", "--subset") is None

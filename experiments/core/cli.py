@@ -90,6 +90,17 @@ def command_line(module: str) -> str:
     return shlex.join(["python", "-m", module, *sys.argv[1:]])
 
 
+def command_flag(command: str, name: str) -> str | None:
+    """The value given to `name` in a recorded command line, as `name value` or `name=value` (None when absent)."""
+    words = shlex.split(command or "")
+    for index, word in enumerate(words):
+        if word == name and index + 1 < len(words):
+            return words[index + 1]
+        if word.startswith(f"{name}="):
+            return word.split("=", 1)[1]
+    return None
+
+
 def relative_to_root(word: str, root: Path) -> str:
     """`/abs/repo/x` → `x`, also after `--flag=` (the report's reader has the repository somewhere else)."""
     head, _, path = word.partition("=") if word.startswith("--") else ("", "", word)

@@ -18,12 +18,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from experiments.core.checkpoints import write_text_atomically
+from experiments.core.cli import command_flag
 from experiments.core.errors import UsageError
 
 SCHEMA_VERSION = 2  # 1: the files written before records carried a version (read through `upgrade`)
@@ -150,11 +150,6 @@ class AblationRecord(Record):
     load: dict[str, Any] | None = None
 
 
-def _flag(command: str, flag: str) -> str | None:
-    found = re.search(rf"{flag}[ =](\S+)", command or "")
-    return found.group(1) if found else None
-
-
 def upgrade(kind: type[Record], raw: dict[str, Any]) -> dict[str, Any]:
     """A file's JSON brought to SCHEMA_VERSION, one version at a time; a file of a newer version is refused."""
     version = raw.get("schema", 1)
@@ -166,10 +161,10 @@ def upgrade(kind: type[Record], raw: dict[str, Any]) -> dict[str, Any]:
         raw.setdefault("finished", True)
         command = raw.get("command", "")
         if "subset" not in raw:  # a subset left to the task's default is not in the command: then it is unknown
-            flag = _flag(command, "--subset")
+            flag = command_flag(command, "--subset")
             raw["subset"], raw["subset_known"] = (int(flag), True) if flag else (None, False)
         if raw.get("max_epochs") is None:
-            flag = _flag(command, "--max-epochs")
+            flag = command_flag(command, "--max-epochs")
             epochs = [r.get("params", {}).get("epochs", 0) for r in raw.get("rows", [])]
             raw["max_epochs"] = float(flag) if flag else (max(epochs, default=0) or None)
     raw["schema"] = SCHEMA_VERSION

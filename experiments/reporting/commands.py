@@ -17,12 +17,6 @@ DATA_FLAGS = ("--data-dir",)  # and --<task>-data-dir
 OUTPUT_FLAGS = ("--output-dir", "--out", "--outputs", "--storage-path", "--ray-results")
 
 
-def command_flag(command: str, name: str) -> str | None:
-    """The value given to `name` in a recorded command line (None when absent)."""
-    words = shlex.split(command)
-    return words[words.index(name) + 1] if name in words[:-1] else None
-
-
 def portable_command(command: str, root: Path, data_dir: str | None, exported_config: Path | None) -> str:
     """A recorded command as it runs from this repository's root: paths inside the repository become relative;
     another machine's paths (a GPU box's /tmp data and output folders) give way to what stands for them here —

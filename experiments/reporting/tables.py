@@ -9,7 +9,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from experiments.core.cli import throughput_setting
+from experiments.core.cli import command_flag, throughput_setting
 from experiments.core.config import TASK_KEY
 from experiments.core.machine_load import LOAD_MARGIN, measured_under_load, peak_load
 from experiments.core.records import AblationRecord, SearchRecord
@@ -23,7 +23,6 @@ from experiments.core.uncertainty import (
     welch_gap,
     with_error,
 )
-from experiments.reporting.commands import command_flag
 
 
 def fmt(value: Any) -> str:
