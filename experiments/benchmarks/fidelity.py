@@ -4,8 +4,8 @@ A study trains each configuration once at the full budget (its final validation 
 the learning curve of every cheaper run; each (run kind, report point) is a proxy a search could rank on. This
 module scores the proxies (Spearman's rank correlation with the truth, a bootstrap interval over configurations,
 the cost in full-budget epochs, the cheapest proxy that ranks well enough) and holds what every study shares: the
-quarter-epoch reporter a run resumes from, the run records and the study's JSON and CSV. No task is named here;
-`imdb_fidelity.py` and `cifar_fidelity.py` are its users.
+reporter a run resumes from, the run records, the study's JSON, CSV and plot, and its command line. No task is
+named here; `imdb_fidelity.py` and `cifar_fidelity.py` are its users.
 """
 
 from __future__ import annotations
@@ -78,10 +78,11 @@ def difference_interval(a: list[float], b: list[float], truth: list[float], draw
 
 
 def epoch_work(record: dict[str, Any]) -> float:
-    """One epoch's training work: examples × mean example size (IMDB: reviews × tokens read; images count 1)."""
+    """One epoch's training work: IMDB's reviews × mean tokens read; otherwise the training examples (an image
+    costs the same as any other)."""
     if "train_reviews" in record:
         return float(record["train_reviews"] * record["mean_tokens_read"])
-    return float(record["train_examples"] * record.get("example_size", 1.0))
+    return float(record["train_examples"])
 
 
 def rank_proxies(records: dict[str, dict[str, dict[str, Any]]], kinds: list[str], truth_kind: str,
