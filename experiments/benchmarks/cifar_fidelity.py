@@ -46,6 +46,7 @@ from experiments.benchmarks.fidelity import (
     train_and_record,
 )
 from experiments.core.cli import run_cli
+from experiments.tasks.cifar.report import gmacs
 
 RUNS_DIR = Path("outputs/benchmarks/cifar_fidelity")
 RECORD_DIR = Path("model_checkpoints/assignment2-2-2")
@@ -73,13 +74,6 @@ class Run:
 
 RUNS = (Run("full", None, TRUTH_EPOCHS), Run("sub10k", 10_000, 2))
 PARITY = ("swin_small_p2", Run("full_fp32", None, TRUTH_EPOCHS, "fp32"))
-
-
-def gmacs(fields: dict[str, Any]) -> float:
-    from experiments.tasks.cifar.config import VisionConfig
-    from models.vision import describe
-
-    return describe(VisionConfig.from_dict({**fields, "config_name": "x"}).model_params())["macs_per_image"] / 1e9
 
 
 def study_configs(record: Path | None = None) -> dict[str, dict[str, Any]]:
@@ -153,8 +147,7 @@ def section(study: dict[str, Any]) -> str:
     runs = [r for c in configs.values() for r in c["runs"].values()]
     machines = {f"{r['machine']['cpu']}, {r['machine']['torch_threads']} thread(s)" for r in runs}
     loads = [r[k] for r in runs for k in ("load_average_start", "load_average_end")]
-    seconds = [r["train_seconds"] / (r["train_examples"] * r["run"]["epochs"] / 45_000) for r in runs
-               if r["run"]["kind"] == "full"]
+    seconds = [r["train_seconds"] / r["run"]["epochs"] for r in runs if r["run"]["kind"] == "full"]
     lines = [
         "## Search fidelity on the CPU: which cheap score ranks ViT and Swin configurations like longer training",
         "",
