@@ -140,8 +140,10 @@ def stratified_subset(labels: np.ndarray, n: int, seed: int) -> np.ndarray:
 
 
 def save_npz_atomic(path: Path, **arrays: np.ndarray) -> None:
-    """Write a cache file through a temp name so a killed process never leaves a half-written cache."""
-    tmp = path.with_suffix(".tmp.npz")
+    """Write a cache file through a temp name so a killed process never leaves a half-written cache. The name is
+    the process's own: trials that start at once on a fresh machine each fill the cache, and the last rename wins
+    (the files are identical)."""
+    tmp = path.with_suffix(f".{os.getpid()}.tmp.npz")
     np.savez(tmp, **arrays)
     os.replace(tmp, path)
 

@@ -361,3 +361,23 @@ def test_vit_and_swin_accuracies_compare_only_under_one_recipe():
     lonely = comparison(ranked[:2])
     assert any(line.startswith("No ViT and Swin trained") for line in lonely)
     assert not any(line.startswith("Accuracy:") for line in lonely)
+
+
+def _fill_cache(path: str) -> None:
+    from data_pipes.common import save_npz_atomic
+
+    for _ in range(25):
+        save_npz_atomic(Path(path), images=np.zeros((64, 32, 32, 3), dtype=np.uint8))
+
+
+def test_processes_filling_one_cache_at_once_all_succeed(tmp_path):
+    """Trials that start together on a fresh machine each write the data cache: no writer may lose its temp file
+    to another's rename."""
+    import multiprocessing
+
+    path = tmp_path / "cifar10-key.npz"
+    with multiprocessing.get_context("spawn").Pool(3) as pool:
+        pool.map(_fill_cache, [str(path)] * 3)
+    with np.load(path) as cached:
+        assert cached["images"].shape == (64, 32, 32, 3)
+    assert [p.name for p in tmp_path.iterdir()] == [path.name]

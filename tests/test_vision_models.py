@@ -154,3 +154,56 @@ def test_presets_valid_and_assignment_swin_rejected_with_reason():
     assert resolve_vision_config("vit_small_p4") is VISION_PRESETS["vit_small_p4"]
     with pytest.raises(ConfigError, match="unknown preset"):
         resolve_vision_config("nope")
+
+
+def every_shape(space, sampled=None, index=0):
+    """Every combination of the space's size parameters (widths, depths, patch, window, MLP ratio) that can be
+    sampled together, following the conditions. Training knobs do not change a model's cost per image, nor do head
+    counts (they split a width; the test checks this on one pair)."""
+    sampled = sampled or {}
+    if index == len(space.params):
+        yield dict(sampled)
+        return
+    param = space.params[index]
+    sizes = param.kind == "choice" and param.target not in ("batch_size", "num_heads", "num_attention_heads")
+    if not param.active(sampled) or not (sizes or param.target == "num_hidden_layers"):
+        yield from every_shape(space, sampled, index + 1)
+        return
+    values = param.choices if param.kind == "choice" else range(int(param.low), int(param.high) + 1)
+    for value in values:
+        yield from every_shape(space, {**sampled, param.name: value}, index + 1)
+
+
+def test_the_cpu_space_holds_every_shape_under_its_cost_ceiling():
+    """`--space cpu` (the main job's) can sample no model costlier than CPU_MAX_GMACS per image, and no invalid one;
+    `--space full` still holds the costlier presets a GPU search is warm-started from, which the CPU space refuses."""
+    import argparse
+
+    from experiments.tasks.cifar.report import gmacs
+    from experiments.tasks.cifar.task import CPU_MAX_GMACS, space
+
+    def cost(fields):
+        return gmacs(VisionConfig.from_dict({**fields, "config_name": "shape"}).to_dict())
+
+    cpu = space(argparse.Namespace(model="both", max_epochs=2, seed=0, space="cpu"))
+    shapes = [cpu.to_config({**cpu.constants, "sampled": shape}) for shape in every_shape(cpu)]
+    assert {shape["model_type"] for shape in shapes} == {"vit", "swin"} and len(shapes) > 40
+    assert max(cost(shape) for shape in shapes) <= CPU_MAX_GMACS
+    vit = next(shape for shape in shapes if shape["model_type"] == "vit")
+    assert cost({**vit, "num_attention_heads": 2}) == cost({**vit, "num_attention_heads": 6})
+    full = space(argparse.Namespace(model="both", max_epochs=2, seed=0, space="full"))
+    costly = VISION_PRESETS["vit_small_p4"].to_dict()
+    assert gmacs(costly) > CPU_MAX_GMACS and full.point_from_config(costly)
+    with pytest.raises(ValueError, match="hidden_size=192 is not one of the searched choices"):
+        cpu.point_from_config(costly)
+
+
+def test_auto_precision_trains_in_bf16_where_the_cpu_computes_it():
+    from experiments.core.training import cpu_computes_bf16, trains_in_bf16
+
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    assert trains_in_bf16("auto", cpu) is cpu_computes_bf16()
+    assert trains_in_bf16("bf16", cpu) and not trains_in_bf16("fp32", cpu) and trains_in_bf16("fp32", cuda)
+    assert VisionConfig(precision="auto").precision == "auto"
+    with pytest.raises(ConfigError, match="precision"):
+        VisionConfig(precision="fp16")

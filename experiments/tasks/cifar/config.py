@@ -68,7 +68,9 @@ class VisionConfig(BaseConfig):
     mixup_prob: float = 0.0
     cutmix_prob: float = 0.0
     augment_strength: int = 0
-    precision: str = "fp32"  # "bf16": CPU training steps under bf16 autocast (CUDA always; cifar_precision benchmark)
+    # "bf16": CPU training steps under bf16 autocast (CUDA always; cifar_precision benchmark); "auto": bf16 where the
+    # CPU has bf16 instructions (what a search trains under)
+    precision: str = "fp32"
 
     def __post_init__(self) -> None:
         self.depths, self.num_heads = _int_list(self.depths), _int_list(self.num_heads)
@@ -99,7 +101,7 @@ class VisionConfig(BaseConfig):
                 isinstance(self.augment_strength, int) and 0 <= self.augment_strength <= AUGMENT_MAX,
                 f"augment_strength must be an integer in [0, {AUGMENT_MAX}]",
             ),
-            (self.precision in ("fp32", "bf16"), "precision must be fp32 or bf16"),
+            (self.precision in ("fp32", "bf16", "auto"), "precision must be fp32, bf16 or auto"),
         ]
 
     def model_params(self) -> dict[str, Any]:

@@ -170,33 +170,67 @@ def serving_example() -> tuple[str, list[bytes]]:
     return "image", [buffer.getvalue()]
 
 
+# The CPU space's ceiling on a model's cost: every shape in it costs at most this many GMACs per image (a test walks
+# them all), so that whatever the search picks, its refit trains for --refit-epochs within the main job's hour.
+CPU_MAX_GMACS = 0.065
+SPACES = ("cpu", "full")
+
+
 def space(args: argparse.Namespace) -> SearchSpace:
-    """Shared training knobs, then each family's shape under its own names (Optuna needs fixed domains)."""
+    """Shared training knobs, then each family's shape under its own names (Optuna needs fixed domains).
+    `--space cpu` keeps the shapes at most CPU_MAX_GMACS per image: a ViT's width depends on its patch, a Swin's
+    depths and MLP ratio on its embedding width; `--space full` searches every shape (for GPUs)."""
     families = ("vit", "swin") if args.model == "both" else (args.model,)
-    return SearchSpace(
-        params=[
-            Param("model_type", "choice", choices=families),
-            Param("lr", "loguniform", 3e-4, 3e-3),
-            Param("weight_decay", "loguniform", 0.01, 0.1),
-            Param("batch_size", "choice", choices=(64, 128, 256)),
-            Param("augment_strength", "int", 0, 2),
-            Param("cutmix_prob", "uniform", 0.0, 0.5),
+    shared = [
+        Param("model_type", "choice", choices=families),
+        Param("lr", "loguniform", 3e-4, 3e-3),
+        Param("weight_decay", "loguniform", 0.01, 0.1),
+        Param("batch_size", "choice", choices=(64, 128, 256)),
+        Param("augment_strength", "int", 0, 2),
+        Param("cutmix_prob", "uniform", 0.0, 0.5),
+    ]
+    vit_dropout = Param("vit_dropout", "uniform", 0.0, 0.1, field="hidden_dropout_prob", when=("model_type", VIT))
+    swin_drop_path = Param("swin_drop_path", "uniform", 0.0, 0.2, field="drop_path_rate", when=("model_type", SWIN))
+    # every ViT width below is a multiple of every head count (2, 3, 4, 6: the preset has 3 heads)
+    vit_heads = Param("vit_heads", "choice", choices=(2, 3, 4, 6), field="num_attention_heads",
+                      when=("model_type", VIT))
+    vit_layers = Param("vit_layers", "int", 4, 8, field="num_hidden_layers", when=("model_type", VIT))
+    swin_heads = Param("swin_heads", "choice", choices=("2-4-8", "4-8-16"), field="num_heads",
+                       when=("model_type", SWIN))
+    swin_window = Param("swin_window", "choice", choices=(2, 4), field="window_size", when=("model_type", SWIN))
+    if getattr(args, "space", "full") == "cpu":
+        shapes = [
+            Param("vit_patch", "choice", choices=(4, 8), field="patch_size", when=("model_type", VIT)),
+            Param("vit_hidden_p4", "choice", choices=(96,), field="hidden_size", when=("vit_patch", (4,))),
+            Param("vit_hidden_p8", "choice", choices=(96, 144, 192), field="hidden_size", when=("vit_patch", (8,))),
+            vit_layers, vit_heads,
+            Param("vit_mlp", "choice", choices=(2.0, 4.0), field="mlp_ratio", when=("model_type", VIT)),
+            vit_dropout, swin_drop_path,
+            Param("swin_embed", "choice", choices=(48, 64), field="embed_dim", when=("model_type", SWIN)),
+            Param("swin_depths_e48", "choice", choices=("2-2-2", "2-2-4", "2-4-2"), field="depths",
+                  when=("swin_embed", (48,))),
+            Param("swin_depths_e64", "choice", choices=("2-2-2",), field="depths", when=("swin_embed", (64,))),
+            Param("swin_mlp_e48", "choice", choices=(2.0, 4.0), field="mlp_ratio", when=("swin_embed", (48,))),
+            Param("swin_mlp_e64", "choice", choices=(2.0,), field="mlp_ratio", when=("swin_embed", (64,))),
+            swin_heads, swin_window,
+        ]
+    else:
+        shapes = [
             Param("mlp_ratio", "choice", choices=(2.0, 4.0)),
             Param("vit_patch", "choice", choices=(4, 8), field="patch_size", when=("model_type", VIT)),
-            # every width below is a multiple of every head count (2, 3, 4, 6: the preset has 3 heads)
             Param("vit_hidden", "choice", choices=(96, 144, 192, 240), field="hidden_size", when=("model_type", VIT)),
-            Param("vit_layers", "int", 4, 8, field="num_hidden_layers", when=("model_type", VIT)),
-            Param("vit_heads", "choice", choices=(2, 3, 4, 6), field="num_attention_heads", when=("model_type", VIT)),
-            Param("vit_dropout", "uniform", 0.0, 0.1, field="hidden_dropout_prob", when=("model_type", VIT)),
-            Param("swin_drop_path", "uniform", 0.0, 0.2, field="drop_path_rate", when=("model_type", SWIN)),
+            vit_layers, vit_heads, vit_dropout, swin_drop_path,
             Param("swin_embed", "choice", choices=(48, 64, 96), field="embed_dim", when=("model_type", SWIN)),
             Param("swin_depths", "choice", choices=("2-2-2", "2-2-4", "2-4-2"), field="depths",
                   when=("model_type", SWIN)),
-            Param("swin_heads", "choice", choices=("2-4-8", "4-8-16"), field="num_heads", when=("model_type", SWIN)),
-            Param("swin_window", "choice", choices=(2, 4), field="window_size", when=("model_type", SWIN)),
-        ],
-        # Swin: 2-px patches give 16×16 → 8×8 → 4×4 maps, which windows of 2 and 4 divide
-        constants={"epochs": args.max_epochs, "seed": args.seed, "patch_size": 2, "label_smoothing": 0.1},
+            swin_heads, swin_window,
+        ]
+    return SearchSpace(
+        params=shared + shapes,
+        # Swin: 2-px patches give 16×16 → 8×8 → 4×4 maps, which windows of 2 and 4 divide; "auto" trains under bf16
+        # where the CPU computes it (experiments.core.training.cpu_computes_bf16)
+        constants={"epochs": args.max_epochs, "seed": args.seed, "patch_size": 2, "label_smoothing": 0.1,
+                   "precision": "auto"},
     )
 
 
@@ -215,6 +249,9 @@ def describe_sample(config: dict[str, Any], args: argparse.Namespace) -> str:
 def add_search_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", choices=("vit", "swin", "both"), default="both", help="model families searched")
     parser.add_argument("--max-memory", type=float, default=None, help="dry run: warn above this activation GB")
+    parser.add_argument("--space", choices=SPACES, default="cpu",
+                        help=f"cpu: shapes of at most {CPU_MAX_GMACS} GMACs per image, refit within the main job's "
+                             "hour on 2 cores; full: every shape (a GPU search)")
 
 
 def family(config: dict[str, Any]) -> str:
@@ -250,8 +287,17 @@ TASK = Task(
     input_probabilities=input_probabilities,
     space=space,
     describe_sample=describe_sample,
-    search_defaults={"trials": 20, "max_epochs": 10, "grace_period": 2},
-    search_settings=("model",),
+    # The main job is sized for 2 CPU cores, ~90 minutes a family: two trials at a time, one thread each, rank on
+    # all 45,000 training images, their schedule over 6 epochs; ASHA's rung at 2 epochs lets the best third finish
+    # the 6. The fidelity study (`python -m experiments.benchmarks.cifar_fidelity collect`, record
+    # cifar_fidelity.json, 8 configurations) found full data after 2 epochs of a 6-epoch schedule ranks like the 6
+    # (Spearman +0.90 [+0.62, +1.00]), after 1.5 epochs +0.81, while 10,000 images x 2 epochs ranks at +0.52
+    # [-0.22, +0.98]. A full-data epoch there took 2.1-8.2 minutes per trial, so the 28-minute search phase
+    # reaches the rung with about 6 trials, and TPE models once 4 have. The best is refit once, alone on both cores,
+    # for 25 epochs under its own schedule (a warm start would take half the cores).
+    search_defaults={"trials": 20, "max_epochs": 6, "report_every": 0.5, "grace_period": 2, "reduction_factor": 3,
+                     "time_budget": 28, "startup_trials": 4, "refit": 1, "refit_epochs": 25},
+    search_settings=("model", "space"),
     add_search_arguments=add_search_arguments,
     add_run_arguments=add_run_arguments,
     family=family,
