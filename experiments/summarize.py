@@ -32,6 +32,7 @@ from experiments.reporting.candidates import (
     rank,
 )
 from experiments.reporting.export import export_task, keep_searches, reuse_export, write_archive
+from experiments.reporting.provenance import origins, search_found
 from experiments.tasks import TASKS, get_task
 
 
@@ -120,8 +121,9 @@ def run(args: argparse.Namespace) -> int:
                     entry.test_score_at_training = entry.test_score
                 evaluate_candidate(entry, task, data_dir)
         folder = args.out / task.export_folder
+        searched = frozenset(e.name for e in candidates if search_found(origins(e, searches, task)))
         ranked = export_task(candidates, folder, args.force, args.all_weights, task.validation, task.metric,
-                             task.weight_file)
+                             task.weight_file, searched)
         keep_searches(searches, folder, args.ray_results)
         ablations = load_ablations(args.ray_results, task.name, folder)
         if ablations:

@@ -68,8 +68,9 @@ def test_the_registry_registers_the_winner_by_the_hash_of_its_declared_weight_fi
     assert client.get_model_version_by_alias(registered_name(TASK), "champion").version == version.version
 
 
-def test_where_an_ensemble_leads_a_family_its_best_single_model_keeps_its_weights_too(tmp_path):
-    """The ensemble and the best single model of the family are exported loadable; the next single model is not."""
+def test_where_an_ensemble_leads_a_family_its_best_single_model_and_best_search_find_keep_their_weights_too(tmp_path):
+    """The ensemble, the best single model of the family and its best model a search sampled (here behind
+    hand-written ones) are exported loadable; the next single model and the next search find are not."""
     import json
 
     from experiments.reporting.candidates import Candidate
@@ -89,8 +90,11 @@ def test_where_an_ensemble_leads_a_family_its_best_single_model_keeps_its_weight
                          checkpoint=folder, members=list(members))
 
     members = [checkpoint("m1"), checkpoint("m2")]
-    entries = [candidate("second", 0.80), candidate("ensemble", 0.90, members), candidate("single", 0.85)]
-    export_task(entries, tmp_path / "export", force=False, all_weights=False, weight_file=WEIGHT_FILE)
+    entries = [candidate("second", 0.80), candidate("ensemble", 0.90, members), candidate("single", 0.85),
+               candidate("found", 0.75), candidate("found_later", 0.70)]
+    export_task(entries, tmp_path / "export", force=False, all_weights=False, weight_file=WEIGHT_FILE,
+                searched=frozenset({"found", "found_later"}))
     export = tmp_path / "export"
     assert has_weights(export / "ensemble", WEIGHT_FILE) and has_weights(export / "single", WEIGHT_FILE)
-    assert not has_weights(export / "second", WEIGHT_FILE)
+    assert has_weights(export / "found", WEIGHT_FILE)
+    assert not has_weights(export / "second", WEIGHT_FILE) and not has_weights(export / "found_later", WEIGHT_FILE)

@@ -111,8 +111,8 @@ class TrainingJob:
 
 @functools.cache
 def cpu_computes_bf16() -> bool:
-    """Whether this CPU has bf16 instructions (AVX-512 BF16 or AMX): there bf16 autocast pays (1.73x fp32 for the
-    CIFAR Swin on the 2-core EPYC, cifar_precision.json); elsewhere torch emulates bf16 and gains nothing."""
+    """Whether this CPU has bf16 instructions (AVX-512 BF16 or AMX). On such a CPU bf16 autocast pays (1.73x fp32
+    for the CIFAR Swin on the 2-core EPYC, cifar_precision.json); on others it is not measured, so "auto" keeps fp32."""
     try:
         with open("/proc/cpuinfo") as info:
             flags = next((line.split(":", 1)[1].split() for line in info if line.startswith("flags")), [])

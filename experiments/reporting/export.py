@@ -2,7 +2,8 @@
 and ablation summaries a report was written from, and the archive of them all.
 
 Each model's folder holds its config, its metrics record and what the task saves beside its weights (tokenizer,
-image processor); the weights themselves (`Task.weight_file`) only for the best of each family, and for any
+image processor); the weights themselves (`Task.weight_file`) only for the best of each family, the best of each
+family that a search sampled (the search's own find stays loadable when a hand-written model leads), and for any
 export that had them before. Every folder and record is staged and renamed into place, so an interrupted export
 leaves the previous one intact.
 """
@@ -87,10 +88,10 @@ def read_best(folder: Path) -> dict[str, Any] | None:
 
 def export_task(entries: list[Candidate], folder: Path, force: bool, all_weights: bool,
                 validation: str = "random", metric: Metric = ACCURACY,
-                weight_file: str = WEIGHT_FILE) -> list[Candidate]:
-    """Export every entry; the best (by val, among those validated like the data now) of each family and its best
-    single model get weights, and exports that had weights keep them; keeps a better existing best validated the
-    same way."""
+                weight_file: str = WEIGHT_FILE, searched: frozenset[str] = frozenset()) -> list[Candidate]:
+    """Export every entry; the best (by val, among those validated like the data now) of each family, its best
+    single model and its best among `searched` (the exports whose configurations a search sampled) get weights,
+    and exports that had weights keep them; keeps a better existing best validated the same way."""
     folder.mkdir(parents=True, exist_ok=True)
     ranked = rank(entries, validation, metric)
     previous = read_best(folder)
@@ -100,17 +101,21 @@ def export_task(entries: list[Candidate], folder: Path, force: bool, all_weights
         and (folder / previous["name"]).is_dir() and validation == best.validation
         and recorded_validation(folder / previous["name"]) == validation
     )
-    family_best, single_best = {}, {}  # where an ensemble leads a family, its best single model is loadable too
+    family_best, single_best, found_best = {}, {}, {}  # where an ensemble leads a family, its best single model is
+    # loadable too; where a hand-written model leads, the search's best find is
     for entry in ranked:
         family_best.setdefault(entry.family, entry)
         if not entry.members:
             single_best.setdefault(entry.family, entry)
+        if entry.name in searched:
+            found_best.setdefault(entry.family, entry)
     for entry in ranked:
         if keep_previous and entry.name == previous["name"]:
             continue
         # an export that has weights keeps them: a replaced champion stays loadable
         kept = has_weights(folder / entry.name, weight_file)
-        leads = entry is family_best[entry.family] or entry is single_best.get(entry.family)
+        leads = any(entry is lead for lead in (family_best[entry.family], single_best.get(entry.family),
+                                               found_best.get(entry.family)))
         with_weights = all_weights or leads or kept
         export_candidate(entry, folder / entry.name, with_weights, metric, weight_file)
     if keep_previous:
