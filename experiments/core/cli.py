@@ -48,14 +48,17 @@ def with_overrides(config: Any, args: argparse.Namespace) -> Any:
     return dataclasses.replace(config, **{k: v for k, v in overrides.items() if v is not None})
 
 
-def cpu_name() -> str:
+def cpuinfo(key: str) -> str | None:
+    """The first `key` line of /proc/cpuinfo ("model name", "flags"), None where there is none."""
     try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
+        with open("/proc/cpuinfo") as info:
+            return next((line.split(":", 1)[1].strip() for line in info if line.startswith(key)), None)
     except OSError:
-        pass
-    return platform.processor() or platform.machine()
+        return None
+
+
+def cpu_name() -> str:
+    return cpuinfo("model name") or platform.processor() or platform.machine()
 
 
 def throughput_setting(machine: dict[str, Any]) -> str:

@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from experiments.core.checkpoints import METRICS_FILE, TRAINER_STATE
+from experiments.core.cli import cpuinfo
 from experiments.core.machine_load import load_average, with_load_sample
 from experiments.core.reporters import Reporter
 from experiments.core.task import ACCURACY
@@ -113,11 +114,7 @@ class TrainingJob:
 def cpu_computes_bf16() -> bool:
     """Whether this CPU has bf16 instructions (AVX-512 BF16 or AMX). On such a CPU bf16 autocast pays (1.73x fp32
     for the CIFAR Swin on the 2-core EPYC, cifar_precision.json); on others it is not measured, so "auto" keeps fp32."""
-    try:
-        with open("/proc/cpuinfo") as info:
-            flags = next((line.split(":", 1)[1].split() for line in info if line.startswith("flags")), [])
-    except OSError:
-        return False
+    flags = (cpuinfo("flags") or "").split()
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
