@@ -64,5 +64,6 @@ def test_parity_compares_the_fast_path_with_fp32_once_both_runs_finished():
             "precision": "fp32"}
     assert study.parity_lines({name: {"runs": {"full": fast}}}) == []
     line = study.parity_lines({name: {"runs": {"full": fast, run.kind: slow}}})[-1]
-    assert "val 0.6000 under bf16 in 6.0 min of training against 0.6100 under fp32 in 9.0 min (1.50× the time" in line
+    assert ("val 0.6000 under bf16 (6.0 min of training, load average 1.0 → 2.0) against 0.6100 under fp32 "
+            "(9.0 min of training, load average 1.0 → 2.0;") in line and "no speed comparison" in line
     assert "standard error here is 0.69 points" in line

@@ -15,6 +15,7 @@ from data_pipes import imdb as imdb_data
 from data_pipes.common import DataSourceError
 from experiments import imdb as imdb_cli
 from experiments.core.errors import CheckpointError, ConfigError
+from experiments.core.training import cpu_computes_bf16
 from experiments.tasks.imdb.config import IMDB_PRESETS, ExperimentConfig, resolve_imdb_config
 from experiments.tasks.imdb.trial import build_model, evaluate_split, load_checkpoint, train_imdb
 
@@ -156,12 +157,15 @@ def test_trial_learns_a_separable_task_and_checkpoint_round_trips(imdb_dir, tmp_
 
 def test_bf16_training_on_the_cpu_learns_and_says_so(imdb_dir):
     """`precision="bf16"`: the training steps run under bf16 autocast on the CPU (validation stays fp32), and the
-    run records it; a precision the trainer does not know is refused naming the field."""
+    run records it; "auto" records what this CPU trains under; a precision the trainer does not know is refused
+    naming the field."""
     data = imdb_data.load(str(imdb_dir))
     summary = train_imdb(ExperimentConfig(config_name="tiny_bf16", precision="bf16", **FAST), data)
     assert summary["best_val_accuracy"] > 0.9 and summary["fixed"]["precision"] == "bf16 autocast"
     assert train_imdb(ExperimentConfig(config_name="tiny", **{**FAST, "epochs": 1}), data)["fixed"]["precision"] \
         == "fp32"
+    auto = train_imdb(ExperimentConfig(config_name="tiny_auto", precision="auto", **{**FAST, "epochs": 1}), data)
+    assert auto["fixed"]["precision"] == ("bf16 autocast" if cpu_computes_bf16() else "fp32")
     with pytest.raises(ConfigError, match="precision"):
         ExperimentConfig(precision="fp16")
 

@@ -200,12 +200,17 @@ def parity_lines(configs: dict[str, Any]) -> list[str]:
     fast, slow = runs["full"], runs[run.kind]
     fast_val, slow_val = fast["curve"][-1]["val_accuracy"], slow["curve"][-1]["val_accuracy"]
     error = (fast_val * (1 - fast_val) / VAL_IMAGES) ** 0.5
+    def took(r: dict[str, Any]) -> str:
+        return (f"{r['train_seconds'] / 60:.1f} min of training, load average {r['load_average_start']:.1f} → "
+                f"{r['load_average_end']:.1f}")
+
     return ["", f"Accuracy parity of the fast path on one real training (`{name}`, all training images × "
-            f"{TRUTH_EPOCHS} epochs, seed {SEED}, the same batches): val {fast_val:.4f} under {fast['precision']} in "
-            f"{fast['train_seconds'] / 60:.1f} min of training against {slow_val:.4f} under {slow['precision']} in "
-            f"{slow['train_seconds'] / 60:.1f} min ({slow['train_seconds'] / fast['train_seconds']:.2f}× the time; "
-            "one thread each, beside another run). One seed each; a validation accuracy's standard error here is "
-            f"{error * 100:.2f} points (binomial, {VAL_IMAGES:,} images)."]
+            f"{TRUTH_EPOCHS} epochs, seed {SEED}, the same batches, one thread each): val {fast_val:.4f} under "
+            f"{fast['precision']} ({took(fast)}) against {slow_val:.4f} under {slow['precision']} ({took(slow)}; "
+            "the load at the start and end of the process that finished each run). One seed each; a validation "
+            f"accuracy's standard error here is {error * 100:.2f} points (binomial, {VAL_IMAGES:,} images). The "
+            "two ran under different loads, so their times are no speed comparison: `cifar_precision.json` "
+            "measures speed side by side."]
 
 
 def plot(study: dict[str, Any], path: Path) -> None:

@@ -38,7 +38,9 @@ class ExperimentConfig(BaseConfig):
     output_dim: int = 1
     use_hand_gru: bool = False
     max_len: int = MAX_LEN
-    precision: str = "fp32"  # "bf16": training steps under bf16 autocast (experiments.benchmarks.imdb_precision)
+    # "bf16": training steps under bf16 autocast (experiments.benchmarks.imdb_precision); "auto": bf16 where the CPU
+    # has bf16 instructions, fp32 elsewhere (what a search trains under)
+    precision: str = "fp32"
 
     def checks(self) -> list[tuple[bool, str]]:
         return [
@@ -57,7 +59,7 @@ class ExperimentConfig(BaseConfig):
             (self.epochs >= 1, "epochs must be >= 1"),
             (1 <= self.max_len <= STORED_LEN, f"max_len must be in [1, {STORED_LEN}]"),
             (self.output_dim == 1, "output_dim must be 1 (one logit, BCEWithLogitsLoss)"),
-            (self.precision in ("fp32", "bf16"), "precision must be fp32 or bf16"),
+            (self.precision in ("fp32", "bf16", "auto"), "precision must be fp32, bf16 or auto"),
         ]
 
     @property
