@@ -216,6 +216,7 @@ def search_phase(task: Task, args: argparse.Namespace, state: SearchState, tuner
         raise UsageError(metric.missing(task.key, reported))
     summary = summarize_search(task, args, results, state.name, state.experiment_path, tracker)
     summary.search_wall_seconds = clock.seconds  # the refit's time is the rest of wall_seconds
+    summary.time_budget = args.time_budget
     summary.load = {"start": load_at_start, "end": load_average()}
     for row in summary.rows:
         row["warm_start"] = is_warm_start(row, warm)

@@ -157,7 +157,7 @@ def main(task: Task, argv: list[str] | None = None) -> int:
         best_checkpoint=str(Path(scored[0]["path"]) / "best") if scored else None,
         command=f"{search_command(task)} {' '.join(argv)} (in-process Optuna, search.local_optuna)",
         machine=machine_info(), load={"start": load_at_start, "end": load_average()},
-        wall_seconds=wall, search_wall_seconds=wall,
+        wall_seconds=wall, search_wall_seconds=wall, time_budget=args.time_budget,
         stopped_by_epoch_budget=args.epoch_budget if budget.ended_by == "epochs" else None,
         stopped_by_time_budget=args.time_budget if budget.ended_by == "time" else None,
         by_task={metric.best_key: scored[0][metric.best_key] if scored else None},

@@ -289,8 +289,16 @@ def test_searches_of_two_families_at_the_same_budget_are_compared_side_by_side()
     assert lines[4].startswith("| `a` | mlp | 4 | 5.0 | 2.0 min | 0.6500 | 0.7000 | 0.8000 ± 0.0040 |")
     assert lines[4].endswith("| 8 | 0.01 | - | lr 0.70, hidden 0.30 |")
     assert "MLP (`a`) beat LINEAR (`b`) on test by 2.00 ± 0.58 points" in lines[7]
+    assert "one search and one refit each" in lines[7]
     close = equal_budget_section(task, [a, search("b", "linear", 0.795)], ranked=[])
     assert "no measurable difference" in close[7]
+    # a task's default time budget is not in the command: the record keeps it, and an older record's budget is the
+    # one that stopped it
+    recorded, stopped = (dataclasses.replace(search(name, kind, 0.8), command="python -m search", **budget)
+                         for name, kind, budget in (("d", "mlp", {"time_budget": 28.0}),
+                                                    ("e", "linear", {"stopped_by_time_budget": 28.0})))
+    assert "a 28-minute search budget" in equal_budget_section(task, [recorded, stopped], ranked=[])[0]
+    assert budget_of(dataclasses.replace(recorded, time_budget=None), task) != budget_of(recorded, task)
     assert equal_budget_section(task, [a, search("c", "linear", 0.5, trials=8)], ranked=[]) == []
 
 

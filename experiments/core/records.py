@@ -109,6 +109,8 @@ class SearchRecord(Record):
     search_wall_seconds: float | None = None
     refit_wall_seconds: float | None = None
     resumes: int = 0
+    time_budget: float | None = None  # minutes the search phase may take (--time-budget or the task's default);
+    # None: no limit, or a record older than this field
     stopped_by_time_budget: float | None = None  # minutes, where the budget ended the search phase
     stopped_by_epoch_budget: float | None = None  # trial-epochs, where --epoch-budget ended the search phase
     refit: list[dict[str, Any]] = field(default_factory=list)  # best validation first (search.refit)

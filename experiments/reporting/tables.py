@@ -151,9 +151,18 @@ def budget_of(search: SearchRecord, task: Task) -> str | None:
     if not settings:
         return None
     budget = {k: v for k, v in settings.items() if k not in (*task.search_settings, "warm_start")}
-    budget["time_budget"] = command_flag(search.command, "--time-budget")  # not a kept setting: resumable
+    budget["time_budget"] = time_budget_of(search)
     budget["machine"] = {k: v for k, v in search.machine.items() if k in ("cpu", "cpu_count", "gpu")}
     return json.dumps(budget, sort_keys=True)
+
+
+def time_budget_of(search: SearchRecord) -> float | None:
+    """The minutes a search phase could take (None: no limit). It is not a kept setting, since a resume may change
+    it; a record from before it was recorded falls back to its command's flag, or to the budget that stopped it."""
+    if search.time_budget is not None:
+        return search.time_budget
+    flag = command_flag(search.command, "--time-budget")
+    return (float(flag) or None) if flag is not None else search.stopped_by_time_budget
 
 
 def equal_budget_section(task: Task, searches: list[SearchRecord], ranked: list) -> list[str]:
@@ -179,7 +188,7 @@ def equal_budget_section(task: Task, searches: list[SearchRecord], ranked: list)
             + f", up to {budget['max_epochs']:g} epochs, reports every {budget['report_every']:g} epoch, "
             f"{budget['searcher']} + {budget['scheduler']} (grace {budget['grace_period']:g}, reduction "
             f"{budget['reduction_factor']}), seed {budget['seed']}"
-            + (f", a {budget['time_budget']}-minute search budget" if budget.get("time_budget") else "")
+            + (f", a {budget['time_budget']:g}-minute search budget" if budget.get("time_budget") else "")
             + f"; refit of the best on the whole split for {budget['refit_epochs']} epochs; machine "
             f"{json.dumps(budget['machine'])}.", "",
             "| search | family | trials run | trial-epochs | wall (search + refit) | best search val | refit val | "
@@ -209,7 +218,8 @@ def equal_budget_section(task: Task, searches: list[SearchRecord], ranked: list)
         gap = metric.gain(r1[metric.test_name], r2[metric.test_name])
         lines += ["", (
             f"At this budget {first.upper()} (`{s1.search}`) beat {second.upper()} (`{s2.search}`) on test by "
-            f"{gap * 100:.2f} ± {error * 100:.2f} points (more than twice the standard error of the gap)."
+            f"{gap * 100:.2f} ± {error * 100:.2f} points (more than twice the standard error of the gap; one "
+            "search and one refit each, so the spread over seeds is not in that error)."
             if verdict(gap, error) == "better" else
             f"At this budget {first.upper()} and {second.upper()} differ by {gap * 100:.2f} points on test, "
             "within twice the standard error of the gap: no measurable difference."
