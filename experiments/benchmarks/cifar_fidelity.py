@@ -200,6 +200,7 @@ def parity_lines(configs: dict[str, Any]) -> list[str]:
     fast, slow = runs["full"], runs[run.kind]
     fast_val, slow_val = fast["curve"][-1]["val_accuracy"], slow["curve"][-1]["val_accuracy"]
     error = (fast_val * (1 - fast_val) / VAL_IMAGES) ** 0.5
+
     def took(r: dict[str, Any]) -> str:
         return (f"{r['train_seconds'] / 60:.1f} min of training, load average {r['load_average_start']:.1f} → "
                 f"{r['load_average_end']:.1f}")
