@@ -120,7 +120,17 @@ def read_state(task: Task, args: argparse.Namespace, root: str, given: set[str])
 
 def keep_started_settings(task: Task, args: argparse.Namespace, state: SearchState, given: set[str]) -> None:
     """A resumed search runs with the settings it was started with: a flag that contradicts them is refused; a
-    larger --refit is taken, and saved so that a resume after a kill goes on with it."""
+    larger --refit is taken, and saved so that a resume after a kill goes on with it. A task setting its saved
+    settings lack (kept only since a later version) is not guessed from today's default: it must be given, and is
+    then saved."""
+    unsaved = [k for k in task.search_settings if state.saved and k not in state.saved]
+    if any(k not in given for k in unsaved):
+        flags = ", ".join("--" + k.replace("_", "-") for k in unsaved)
+        raise UsageError(f"search {state.name} did not save its {flags}: resume it giving the value it was started "
+                         "with")
+    if unsaved:
+        state.saved.update({k: getattr(args, k) for k in unsaved})
+        save_settings(state.experiment_path, state.saved)
     kept = [k for k in given if not (k == "refit" and state.more_refits)]
     conflicts = setting_conflicts(state.saved, {k: getattr(args, k) for k in kept})
     if conflicts:

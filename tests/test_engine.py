@@ -694,3 +694,31 @@ def test_one_configuration_of_any_task_trains_with_experiments_train(tmp_path, e
     assert record["task"] == "tests.synthetic_task" and record["config"]["hidden"] == 64
     assert record["fixed"]["precision"] == "fp32"  # every run records its precision (bf16 autocast on CUDA)
     assert record["command"].startswith("python -m experiments.train --task tests.synthetic_task --config blob_wide")
+
+
+def test_a_resume_asks_for_a_task_setting_its_search_did_not_save(tmp_path):
+    """A CIFAR search saved before --space was kept is not resumed under today's default space: the user gives
+    the value, which is then saved; a search that saved it resumes with its own."""
+    import argparse
+
+    from experiments.core.errors import UsageError
+    from search.engine import SearchState, keep_started_settings
+    from search.storage import saved_settings
+
+    task = get_task("cifar")
+    folder = tmp_path / "old"
+    folder.mkdir()
+
+    def state(saved):
+        return SearchState(str(tmp_path), "old", str(folder), None, dict(saved), 0, False, False, True)
+
+    old = {"trials": 20, "model": "vit"}
+    args = argparse.Namespace(trials=20, model="vit", space="cpu", refit=1)
+    with pytest.raises(UsageError, match="search old did not save its --space: resume it giving the value"):
+        keep_started_settings(task, args, state(old), given=set())
+    args = argparse.Namespace(trials=20, model="vit", space="full", refit=1)
+    keep_started_settings(task, args, state(old), given={"space"})
+    assert args.space == "full" and saved_settings(str(folder)) == {**old, "space": "full"}
+    args = argparse.Namespace(trials=20, model="swin", space="cpu", refit=1)
+    keep_started_settings(task, args, state({**old, "space": "full"}), given=set())
+    assert (args.model, args.space) == ("vit", "full")
