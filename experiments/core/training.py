@@ -106,8 +106,13 @@ class TrainingJob:
     unit: str = "seq"
     warmup_fraction: float = 0.1
     fixed: dict[str, Any] = field(default_factory=dict)  # data settings recorded with the result
-    precision: str = "fp32"  # "bf16": train under bf16 autocast on the CPU too (on CUDA it always does); "auto":
-    # bf16 where the CPU computes it natively (cpu_computes_bf16), fp32 elsewhere
+    precision: str = "fp32"  # one of PRECISIONS
+
+
+# What a config's `precision` may ask for: "fp32"; "bf16", the training steps under bf16 autocast on the CPU too (on
+# CUDA they always are); "auto", bf16 where the CPU computes it natively (cpu_computes_bf16), fp32 elsewhere (what
+# searches train under). Validation on the CPU stays fp32.
+PRECISIONS = ("fp32", "bf16", "auto")
 
 
 @functools.cache

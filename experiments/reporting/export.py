@@ -101,8 +101,9 @@ def export_task(entries: list[Candidate], folder: Path, force: bool, all_weights
         and (folder / previous["name"]).is_dir() and validation == best.validation
         and recorded_validation(folder / previous["name"]) == validation
     )
-    family_best, single_best, found_best = {}, {}, {}  # where an ensemble leads a family, its best single model is
-    # loadable too; where a hand-written model leads, the search's best find is
+    # each family's leaders get weights: its best; its best single model, where an ensemble leads; its best that a
+    # search sampled, where a hand-written model leads
+    family_best, single_best, found_best = {}, {}, {}
     for entry in ranked:
         family_best.setdefault(entry.family, entry)
         if not entry.members:

@@ -13,6 +13,7 @@ from typing import Any
 from data_pipes.cifar10 import AUGMENT_MAX
 from experiments.core.config import BaseConfig, resolve_config
 from experiments.core.errors import ConfigError
+from experiments.core.training import PRECISIONS
 from models.vision import MODEL_TYPES, InvalidModelConfig, model_params, validate
 
 INT_FIELDS = ("image_size", "patch_size", "hidden_size", "num_hidden_layers", "num_attention_heads",
@@ -68,9 +69,7 @@ class VisionConfig(BaseConfig):
     mixup_prob: float = 0.0
     cutmix_prob: float = 0.0
     augment_strength: int = 0
-    # "bf16": CPU training steps under bf16 autocast (CUDA always; cifar_precision benchmark); "auto": bf16 where the
-    # CPU has bf16 instructions (what a search trains under)
-    precision: str = "fp32"
+    precision: str = "fp32"  # one of PRECISIONS (experiments.benchmarks.cifar_precision measures them)
 
     def __post_init__(self) -> None:
         self.depths, self.num_heads = _int_list(self.depths), _int_list(self.num_heads)
@@ -101,7 +100,7 @@ class VisionConfig(BaseConfig):
                 isinstance(self.augment_strength, int) and 0 <= self.augment_strength <= AUGMENT_MAX,
                 f"augment_strength must be an integer in [0, {AUGMENT_MAX}]",
             ),
-            (self.precision in ("fp32", "bf16", "auto"), "precision must be fp32, bf16 or auto"),
+            (self.precision in PRECISIONS, f"precision must be one of {PRECISIONS}"),
         ]
 
     def model_params(self) -> dict[str, Any]:

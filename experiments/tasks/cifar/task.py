@@ -198,7 +198,7 @@ def space(args: argparse.Namespace) -> SearchSpace:
     swin_heads = Param("swin_heads", "choice", choices=("2-4-8", "4-8-16"), field="num_heads",
                        when=("model_type", SWIN))
     swin_window = Param("swin_window", "choice", choices=(2, 4), field="window_size", when=("model_type", SWIN))
-    if getattr(args, "space", "full") == "cpu":
+    if args.space == "cpu":
         shapes = [
             Param("vit_patch", "choice", choices=(4, 8), field="patch_size", when=("model_type", VIT)),
             Param("vit_hidden_p4", "choice", choices=(96,), field="hidden_size", when=("vit_patch", (4,))),

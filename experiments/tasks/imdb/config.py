@@ -7,6 +7,7 @@ from typing import Any
 
 from data_pipes.imdb import MAX_LEN, STORED_LEN
 from experiments.core.config import BaseConfig, resolve_config
+from experiments.core.training import PRECISIONS
 from models.gru_classifier import POOLINGS
 
 OPTIMIZERS = ("Adam", "AdamW", "SGD", "RMSprop")
@@ -38,9 +39,7 @@ class ExperimentConfig(BaseConfig):
     output_dim: int = 1
     use_hand_gru: bool = False
     max_len: int = MAX_LEN
-    # "bf16": training steps under bf16 autocast (experiments.benchmarks.imdb_precision); "auto": bf16 where the CPU
-    # has bf16 instructions, fp32 elsewhere (what a search trains under)
-    precision: str = "fp32"
+    precision: str = "fp32"  # one of PRECISIONS (experiments.benchmarks.imdb_precision measures them)
 
     def checks(self) -> list[tuple[bool, str]]:
         return [
@@ -59,7 +58,7 @@ class ExperimentConfig(BaseConfig):
             (self.epochs >= 1, "epochs must be >= 1"),
             (1 <= self.max_len <= STORED_LEN, f"max_len must be in [1, {STORED_LEN}]"),
             (self.output_dim == 1, "output_dim must be 1 (one logit, BCEWithLogitsLoss)"),
-            (self.precision in ("fp32", "bf16", "auto"), "precision must be fp32, bf16 or auto"),
+            (self.precision in PRECISIONS, f"precision must be one of {PRECISIONS}"),
         ]
 
     @property
